@@ -1,0 +1,78 @@
+"""Small shared helpers: input validation, atomic output writing, seeding."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def check_image(image, name="image", *, ndim=2, min_size=1):
+    """Return `image` as a float array after checking its shape and values.
+
+    Parameters
+    ----------
+    image : array_like
+        The image to check.
+    name : str, optional
+        What to call it in error messages (e.g. a file name).
+    ndim : int, optional
+        Required number of dimensions.
+    min_size : int, optional
+        Smallest allowed length of every axis.
+
+    Returns
+    -------
+    image : ndarray of float32 or float64
+        A floating-point view/copy of the input; float64 input stays float64.
+
+    Raises
+    ------
+    ValueError
+        If the array has the wrong number of dimensions, is too small, or holds NaN/inf.
+    """
+    arr = np.asarray(image)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D image, got shape {arr.shape}")
+    if arr.size == 0 or min(arr.shape) < min_size:
+        raise ValueError(f"{name}: image of shape {arr.shape} is smaller than {min_size} px per side")
+    if arr.dtype.kind not in "fiub":
+        raise ValueError(f"{name}: expected a numeric image, got dtype {arr.dtype}")
+    if arr.dtype != np.float64:
+        arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: image contains NaN or infinite values")
+    return arr
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to `path`; move it into place only on success.
+
+    Outputs are written whole or not at all: if the body raises, the temporary file
+    is removed and `path` is left untouched.
+
+    Examples
+    --------
+    >>> with atomic_path("out.csv") as tmp:          # doctest: +SKIP
+    ...     frame.to_csv(tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def default_rng(seed):
+    """A NumPy Generator from an int seed, a Generator (returned as is) or None."""
+    return np.random.default_rng(seed)

@@ -1,0 +1,98 @@
+"""Display helpers shared by the book's notebooks: windows, contrast, overlays.
+
+Nothing here changes a result; these functions only choose what to show and how.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = ["richest_window", "display_range", "show_image", "overlay_outline"]
+
+
+def richest_window(mask, size):
+    """The ``size x size`` window holding the most foreground pixels of `mask`.
+
+    Parameters
+    ----------
+    mask : (H, W) array_like of bool
+        Foreground (e.g. annotated MCs).
+    size : int
+        Side of the window in pixels; clipped to the image.
+
+    Returns
+    -------
+    window : tuple of slice
+        ``(rows, cols)`` slices; the first such window in raster order on ties.
+
+    Examples
+    --------
+    >>> m = np.zeros((8, 8), bool); m[5:7, 5:7] = True
+    >>> richest_window(m, 4)
+    (slice(3, 7, None), slice(3, 7, None))
+    """
+    mask = np.asarray(mask, dtype=np.float64)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    h, w = min(size, mask.shape[0]), min(size, mask.shape[1])
+    # Summed-area table: window sums of every top-left position in one pass.
+    sat = np.pad(mask.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = sat[h:, w:] - sat[:-h, w:] - sat[h:, :-w] + sat[:-h, :-w]
+    r, c = np.unravel_index(np.argmax(sums), sums.shape)
+    return slice(int(r), int(r) + h), slice(int(c), int(c) + w)
+
+
+def display_range(image, mask=None, percentiles=(0.5, 99.8)):
+    """Intensity limits for display: percentiles of `image` (inside `mask` if given)."""
+    values = np.asarray(image)[mask] if mask is not None else np.asarray(image)
+    if values.size == 0:
+        values = np.asarray(image)
+    lo, hi = np.percentile(values, percentiles)
+    return float(lo), float(hi if hi > lo else lo + 1e-6)
+
+
+def show_image(ax, image, title=None, *, mask=None, percentiles=(0.5, 99.8), scalebar_mm=None,
+               pixel_spacing=None):
+    """Show a mammogram (or patch) in grey with a robust contrast window.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    image : (H, W) ndarray
+    title : str, optional
+    mask : (H, W) bool ndarray, optional
+        Region used to choose the contrast window (e.g. the breast).
+    percentiles : tuple of float, optional
+        Lower and upper percentiles of the contrast window.
+    scalebar_mm, pixel_spacing : float, optional
+        Draw a scale bar of this length (needs the pixel spacing in mm).
+    """
+    vmin, vmax = display_range(image, mask, percentiles)
+    ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+    if title:
+        ax.set_title(title)
+    ax.set_axis_off()
+    if scalebar_mm and pixel_spacing:
+        length = scalebar_mm / pixel_spacing
+        h, w = np.shape(image)
+        y = h - 0.06 * h
+        ax.plot([0.05 * w, 0.05 * w + length], [y, y], color="yellow", lw=3)
+        ax.text(0.05 * w, y - 0.03 * h, f"{scalebar_mm:g} mm", color="yellow", fontsize=9)
+    return ax
+
+
+def overlay_outline(ax, mask, color="red", linewidth=1.0):
+    """Draw the outlines of the objects of `mask` (points as small circles)."""
+    mask = np.asarray(mask, bool)
+    ax.contour(mask.astype(float), levels=[0.5], colors=[color], linewidths=linewidth)
+    labels, n = ndi.label(mask)
+    if n:
+        sizes = ndi.sum_labels(mask, labels, np.arange(1, n + 1))
+        single = np.flatnonzero(sizes <= 2) + 1
+        if single.size:
+            rc = np.array(ndi.center_of_mass(mask, labels, single)).reshape(-1, 2)
+            ax.scatter(rc[:, 1], rc[:, 0], s=30, facecolors="none", edgecolors=color, linewidths=linewidth)
+    return ax
