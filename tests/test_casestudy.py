@@ -1,0 +1,373 @@
+"""Tests for hdogreg.casestudy: fixed ROIs, patient-wise CV with XGBoost, no leakage."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from hdogreg.casestudy import (
+    METRICS,
+    PAPER_FIG8_AUC,
+    PAPER_TABLE4,
+    binary_metrics,
+    cohort_rois,
+    crop,
+    cross_validate,
+    feature_importance,
+    fixed_box,
+    make_classifier,
+    patient_folds,
+    results_table,
+    roc_table,
+    threshold_for_sensitivity,
+)
+
+
+def _light(seed):
+    """The case-study pipeline with fewer trees, to keep the tests fast."""
+    return make_classifier(seed, n_estimators=40)
+
+
+def _cohort(n_patients=60, signal=1.5, seed=0, n_noise=4, missing=0.1):
+    """Synthetic ROI table: 1-3 ROIs per patient, label per patient, signal in feature 0."""
+    rng = np.random.default_rng(seed)
+    n_rois = rng.integers(1, 4, n_patients)
+    patient = np.repeat([f"p{i:03d}" for i in range(n_patients)], n_rois)
+    y = np.repeat(rng.random(n_patients) < 0.42, n_rois).astype(int)
+    X = rng.normal(size=(patient.size, 1 + n_noise))
+    X[:, 0] += signal * y
+    X[rng.random(X.shape) < missing] = np.nan  # empty segmentations
+    cols = ["signal", *[f"noise_{i}" for i in range(n_noise)]]
+    frame = pd.DataFrame(X, columns=cols, index=pd.Index([f"roi{i}" for i in range(patient.size)]))
+    return frame, y, patient
+
+
+# ------------------------------------------------------------------ fixed boxes
+
+
+@pytest.mark.parametrize(
+    "bbox, shape",
+    [
+        ((400, 300, 440, 320), (1000, 800)),  # interior
+        ((0, 0, 30, 20), (1000, 800)),  # top-left corner
+        ((770, 950, 800, 1000), (1000, 800)),  # bottom-right corner
+        ((100, 100, 700, 600), (1000, 800)),  # box larger than 256
+    ],
+)
+def test_fixed_box_size_and_inside(bbox, shape):
+    x0, y0, x1, y1 = fixed_box(bbox, 256, shape=shape)
+    assert (x1 - x0, y1 - y0) == (256, 256)
+    assert 0 <= x0 and 0 <= y0 and x1 <= shape[1] and y1 <= shape[0]
+    assert all(isinstance(v, int) for v in (x0, y0, x1, y1))
+    # crop has the fixed size
+    assert crop(np.zeros(shape), (x0, y0, x1, y1)).shape == (256, 256)
+
+
+def test_fixed_box_keeps_centre_in_interior():
+    for bbox in [(400, 300, 440, 320), (401, 299, 460, 377), (100, 100, 700, 600)]:
+        x0, y0, x1, y1 = fixed_box(bbox, 256, shape=(1000, 800))
+        assert abs((x0 + x1) / 2 - (bbox[0] + bbox[2]) / 2) <= 0.5
+        assert abs((y0 + y1) / 2 - (bbox[1] + bbox[3]) / 2) <= 0.5
+
+
+def test_fixed_box_shifted_at_border():
+    assert fixed_box((0, 0, 30, 20), 256, shape=(1000, 800)) == (0, 0, 256, 256)
+    assert fixed_box((770, 950, 800, 1000), 256, shape=(1000, 800)) == (544, 744, 800, 1000)
+
+
+def test_fixed_box_small_image_and_size():
+    # image narrower than the box along x: whole axis
+    assert fixed_box((10, 400, 50, 420), 256, shape=(1000, 100)) == (0, 282, 100, 538)
+    assert fixed_box((10, 10, 20, 20), 8, shape=(100, 100)) == (11, 11, 19, 19)
+
+
+def test_fixed_box_validation():
+    with pytest.raises(ValueError, match="x1 > x0"):
+        fixed_box((10, 10, 5, 20), shape=(100, 100))
+    with pytest.raises(ValueError, match="size"):
+        fixed_box((10, 10, 20, 20), 0, shape=(100, 100))
+    with pytest.raises(ValueError, match="outside"):
+        fixed_box((500, 10, 520, 20), shape=(100, 100))
+
+
+def test_crop_is_a_view_with_x_as_column():
+    image = np.arange(100).reshape(10, 10)
+    c = crop(image, (2, 5, 4, 6))  # x = columns 2-3, y = row 5
+    assert c.tolist() == [[52, 53]]
+
+
+def _fake_cohort():
+    rng = np.random.default_rng(0)
+    images = {"a.dcm": rng.random((300, 400)) * 0.2, "b.dcm": rng.random((200, 200)) * 0.2}
+    images["a.dcm"][100:104, 100:104] = 1.0  # one bright MC near the first ROI
+    images["a.dcm"][280:284, 380:384] = 1.0  # one in the corner
+    cohort = pd.DataFrame(
+        {
+            "roi_id": ["r1", "r2", "r3"],
+            "patient_id": ["p1", "p1", "p2"],
+            "image": ["a.dcm", "a.dcm", "b.dcm"],
+            "x0": [90, 350, 20], "y0": [90, 250, 20], "x1": [120, 400, 60], "y1": [110, 300, 60],
+            "label": [0, 0, 1],
+            "pixel_spacing": [0.07, 0.07, 0.05],
+        }
+    )
+    loads = []
+
+    def load(path, spacing):
+        loads.append(path)
+        return images[path], spacing
+
+    return cohort, images, load, loads
+
+
+@pytest.mark.parametrize("segment_on", ["roi", "image"])
+def test_cohort_rois(segment_on):
+    cohort, images, load, loads = _fake_cohort()
+    calls = []
+
+    def segment(image, spacing):
+        calls.append(image.shape)
+        return image > 0.5
+
+    rois = list(cohort_rois(cohort, segment, size=128, segment_on=segment_on, load=load,
+                            progress=False))
+    assert [r[0] for r in rois] == ["r1", "r2", "r3"]
+    assert loads == ["a.dcm", "b.dcm"]  # each image read once
+    for roi_id, seg, image, spacing in rois:
+        assert seg.shape == image.shape == (128, 128)
+    # crops are the fixed boxes of the images
+    x0, y0, x1, y1 = fixed_box((90, 90, 120, 110), 128, shape=(300, 400))
+    np.testing.assert_array_equal(rois[0][2], images["a.dcm"][y0:y1, x0:x1])
+    assert rois[0][1].sum() == 16 and rois[1][1].sum() == 16 and rois[2][1].sum() == 0
+    assert [r[3] for r in rois] == [0.07, 0.07, 0.05]
+    if segment_on == "image":
+        assert calls == [(300, 400), (200, 200)]
+    else:
+        assert calls == [(128, 128)] * 3
+    with pytest.raises(ValueError, match="segment_on"):
+        next(cohort_rois(cohort, segment, segment_on="x", load=load))
+
+
+def test_cohort_rois_to_feature_table():
+    from hdogreg.features import FEATURE_NAMES, feature_table
+
+    cohort, _, load, _ = _fake_cohort()
+    table = feature_table(cohort_rois(cohort, lambda im, s: im > 0.5, size=128, load=load,
+                                      progress=False), total=len(cohort), progress=False)
+    assert table.shape == (3, len(FEATURE_NAMES))
+    assert table.loc["r1", "region_area_mm2"] == pytest.approx(16 * 0.07**2)
+    assert table.loc["r3"].drop("region_n_mcs").isna().all()
+
+
+# ------------------------------------------------------------------ folds and thresholds
+
+
+def test_patient_folds_are_patient_disjoint_and_stratified():
+    X, y, patient = _cohort(n_patients=80, seed=3)
+    folds = patient_folds(patient, y, n_splits=5, seed=0)
+    assert set(folds) == set(range(5))
+    per_patient = pd.Series(folds).groupby(patient).nunique()
+    assert (per_patient == 1).all()  # no patient spans two folds
+    rates = pd.Series(y).groupby(folds).mean()
+    assert (rates.sub(y.mean()).abs() < 0.15).all()
+    # seeded: same seed -> same folds, another seed -> other folds
+    assert np.array_equal(folds, patient_folds(patient, y, n_splits=5, seed=0))
+    assert not np.array_equal(folds, patient_folds(patient, y, n_splits=5, seed=1))
+
+
+def test_patient_folds_validation():
+    with pytest.raises(ValueError, match="patients \\(3\\)"):
+        patient_folds(["a", "b", "c"], [0, 1, 0], n_splits=5)
+    with pytest.raises(ValueError, match="equal length"):
+        patient_folds(["a", "b"], [0, 1, 0])
+
+
+def test_threshold_for_sensitivity():
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+    s = np.array([0.1, 0.2, 0.95, 0.05, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.99])
+    thr = threshold_for_sensitivity(y, s, target=0.9)
+    # 10 positives: sensitivity 0.9 = 9 of 10 called -> cut at 0.3
+    assert thr == pytest.approx(0.3)
+    assert binary_metrics(y, s, thr)["sensitivity"] == pytest.approx(0.9)
+    # ties in sensitivity -> highest threshold (best specificity)
+    assert threshold_for_sensitivity([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.9], 0.5) == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="both classes"):
+        threshold_for_sensitivity([1, 1], [0.2, 0.3])
+
+
+def test_binary_metrics_values():
+    y = [1, 1, 1, 0, 0, 0, 0]
+    s = [0.9, 0.8, 0.2, 0.7, 0.1, 0.1, 0.1]
+    m = binary_metrics(y, s, 0.5)
+    assert m["sensitivity"] == pytest.approx(2 / 3)
+    assert m["specificity"] == pytest.approx(3 / 4)
+    assert m["ppv"] == pytest.approx(2 / 3)
+    assert m["accuracy"] == pytest.approx(5 / 7)
+    assert m["auc"] == pytest.approx(11 / 12)  # 11 of 12 pos/neg pairs ordered
+    assert np.isnan(binary_metrics(y, s, 2.0)["ppv"])  # no positive call
+
+
+# ------------------------------------------------------------------ classifier and CV
+
+
+def test_make_classifier_steps():
+    pipe = make_classifier(7)
+    assert isinstance(pipe, Pipeline)
+    assert [name for name, _ in pipe.steps] == ["impute", "scale", "model"]
+    assert pipe.named_steps["impute"].strategy == "mean"
+    model = pipe.named_steps["model"]
+    assert model.get_params()["random_state"] == 7 and model.get_params()["n_jobs"] == 1
+
+
+class _SpyImputer(SimpleImputer):
+    fitted = []
+
+    def fit(self, X, y=None):
+        _SpyImputer.fitted.append(np.asarray(X)[:, -1].copy())
+        return super().fit(X, y)
+
+
+class _SpyScaler(StandardScaler):
+    fitted = []
+
+    def fit(self, X, y=None, sample_weight=None):
+        _SpyScaler.fitted.append(np.asarray(X)[:, -1].copy())
+        return super().fit(X, y, sample_weight)
+
+
+def _spy_classifier(seed):
+    pipe = _light(seed)
+    pipe.steps[0] = ("impute", _SpyImputer(strategy="mean", keep_empty_features=True))
+    pipe.steps[1] = ("scale", _SpyScaler())
+    return pipe
+
+
+@pytest.mark.parametrize("threshold_from", ["train", "inner-cv"])
+def test_no_leakage_preprocessing_fitted_inside_training_folds(threshold_from):
+    X, y, patient = _cohort(n_patients=40, seed=1)
+    X["row_id"] = np.arange(len(X), dtype=float)  # identifies the rows each step is fitted on
+    _SpyImputer.fitted.clear()
+    _SpyScaler.fitted.clear()
+    res = cross_validate(X, y, patient, seed=0, classifier=_spy_classifier,
+                         threshold_from=threshold_from, inner_splits=3, progress=False)
+    folds = res.predictions["fold"].to_numpy()
+    # no patient spans two folds
+    assert (pd.Series(folds).groupby(patient).nunique() == 1).all()
+    n_fits = 5 * (1 if threshold_from == "train" else 1 + 3)
+    for spy in (_SpyImputer, _SpyScaler):
+        assert len(spy.fitted) == n_fits
+        outer = 0
+        for rows in spy.fitted:
+            rows = set(rows.astype(int))
+            # every fit belongs to one fold's training rows and never sees its test rows
+            owners = [k for k in range(5) if rows <= set(np.flatnonzero(folds != k))]
+            assert len(owners) >= 1
+            outer += any(rows == set(np.flatnonzero(folds != k)) for k in range(5))
+        assert outer == 5  # the five outer models are fitted on exactly their training folds
+    # the stored models' imputer means and scaler are those of the training rows only
+    Xa = X.to_numpy()
+    for k, model in enumerate(res.models):
+        train = Xa[folds != k]
+        np.testing.assert_allclose(model.named_steps["impute"].statistics_, np.nanmean(train, axis=0))
+        imputed = np.where(np.isnan(train), np.nanmean(train, axis=0), train)
+        np.testing.assert_allclose(model.named_steps["scale"].mean_, imputed.mean(axis=0))
+        np.testing.assert_allclose(model.named_steps["scale"].scale_, imputed.std(axis=0))
+
+
+def test_cv_with_signal_beats_chance():
+    X, y, patient = _cohort(n_patients=70, signal=2.0, seed=2)
+    res = cross_validate(X, y, patient, seed=0, classifier=_light, progress=False)
+    auc = res.summary.set_index("metric").loc["auc", "mean"]
+    assert auc > 0.8
+    imp = feature_importance(res)
+    assert imp.index[0] == "signal"
+    assert list(imp.columns) == ["mean", "sd"]
+
+
+def test_cv_without_signal_is_chance():
+    X, y, patient = _cohort(n_patients=70, signal=0.0, seed=2)
+    aucs = [
+        cross_validate(X, y, patient, seed=s, classifier=_light, threshold_from="train",
+                       progress=False).summary.set_index("metric").loc["auc", "mean"]
+        for s in range(3)
+    ]
+    assert all(0.3 < a < 0.7 for a in aucs)
+    assert 0.4 < np.mean(aucs) < 0.6
+
+
+def test_cv_result_structure_and_determinism():
+    X, y, patient = _cohort(n_patients=50, signal=1.5, seed=4)
+    res = cross_validate(X, y, patient, seed=0, classifier=_light, n_grid=21, progress=False)
+    assert list(res.folds.columns) == ["fold", "n_train", "n_test", *METRICS, "threshold"]
+    assert len(res.folds) == 5
+    assert (res.folds["n_train"] + res.folds["n_test"] == len(X)).all()
+    assert list(res.summary.columns) == ["metric", "mean", "sd"]
+    assert list(res.summary["metric"]) == list(METRICS)
+    np.testing.assert_allclose(
+        res.summary["mean"], [res.folds[m].mean() for m in METRICS]
+    )
+    np.testing.assert_allclose(res.summary["sd"], [res.folds[m].std(ddof=0) for m in METRICS])
+    # out-of-fold predictions: every row exactly once, same index as X
+    assert res.predictions.index.equals(X.index)
+    assert res.predictions["score"].between(0, 1).all()
+    # per-fold metrics agree with the out-of-fold predictions
+    k0 = res.predictions[res.predictions["fold"] == 0]
+    m0 = binary_metrics(k0["y"], k0["score"], k0["threshold"].iloc[0])
+    assert res.folds.loc[0, "sensitivity"] == pytest.approx(m0["sensitivity"])
+    # ROC on the common grid
+    assert res.roc.shape == (5 * 21, 3)
+    assert res.roc_mean.shape == (21, 3)
+    assert res.roc_mean["tpr_mean"].iloc[0] == 0 and res.roc_mean["tpr_mean"].iloc[-1] == 1
+    assert res.roc_mean["tpr_mean"].is_monotonic_increasing
+    assert (res.roc_mean["tpr_sd"] >= 0).all()
+    assert res.importance.shape == (X.shape[1], 5)
+    # seeded: identical on a rerun
+    again = cross_validate(X, y, patient, seed=0, classifier=_light, n_grid=21, progress=False)
+    pd.testing.assert_frame_equal(res.folds, again.folds)
+    pd.testing.assert_frame_equal(res.predictions, again.predictions)
+
+
+def test_threshold_from_inner_cv_transfers_better_than_in_sample():
+    X, y, patient = _cohort(n_patients=90, signal=1.2, seed=5, missing=0.0)
+    kw = dict(seed=0, classifier=_light, progress=False)
+    inner = cross_validate(X, y, patient, threshold_from="inner-cv", **kw)
+    train = cross_validate(X, y, patient, threshold_from="train", **kw)
+    sens_inner = inner.summary.set_index("metric").loc["sensitivity", "mean"]
+    sens_train = train.summary.set_index("metric").loc["sensitivity", "mean"]
+    assert abs(sens_inner - 0.9) < abs(sens_train - 0.9)
+    assert sens_inner > 0.75
+
+
+def test_all_missing_feature_column_is_kept():
+    X, y, patient = _cohort(n_patients=40, seed=6)
+    X["empty"] = np.nan
+    res = cross_validate(X, y, patient, seed=0, classifier=_light, threshold_from="train",
+                         progress=False)
+    assert res.importance.loc["empty"].eq(0).all()
+    assert np.isfinite(res.folds["auc"]).all()
+
+
+def test_cross_validate_validation():
+    X, y, patient = _cohort(n_patients=20)
+    with pytest.raises(ValueError, match="same length"):
+        cross_validate(X, y[:-1], patient)
+    with pytest.raises(ValueError, match="0/1"):
+        cross_validate(X, y * 2, patient)
+    with pytest.raises(ValueError, match="threshold_from"):
+        cross_validate(X, y, patient, threshold_from="test")
+
+
+def test_results_and_roc_tables():
+    X, y, patient = _cohort(n_patients=40, seed=7)
+    r = cross_validate(X, y, patient, seed=0, classifier=_light, threshold_from="train",
+                       n_grid=11, progress=False)
+    table = results_table({"ours": r, "ciecholewski": r})
+    assert list(table.columns) == ["method", "metric", "mean", "sd"]
+    assert len(table) == 2 * len(METRICS)
+    roc = roc_table({"ours": r})
+    assert list(roc.columns) == ["method", "fpr", "tpr_mean", "tpr_sd"] and len(roc) == 11
+    assert list(PAPER_TABLE4.columns) == list(table.columns)
+    assert PAPER_TABLE4.set_index(["method", "metric"]).loc[("ours", "auc"), "mean"] == 0.763
+    assert set(PAPER_FIG8_AUC["method"]) == {"ours", "hdog", "fpn"}
