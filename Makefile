@@ -1,5 +1,9 @@
 # hdogreg — two commands on a fresh machine:  make book   |   make test
 PYTHON ?= python3
+SHELL  := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+# pip's notes about this machine's extra local indexes are noise; its exit status is kept.
+QUIET_PIP := 2>&1 | { grep -v -e "is ignored: it is neither" -e "^$$" || true; }
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -8,8 +12,8 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --upgrade pip $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet -e ".[dev]" $(QUIET_PIP)
 	@touch $(STAMP)
 
 ## make book: run every notebook (papermill, cached by content hash) and build _build/html

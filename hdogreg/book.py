@@ -311,12 +311,21 @@ def write_reproducing_page(records, path=ROOT / "book" / "reproducing.md"):
 
 
 def ensure_default_data(data_dir=DEFAULT_DATA):
-    """Generate the default synthetic benchmark if ``data_dir`` has no manifest."""
-    if (Path(data_dir) / "manifest.json").is_file():
-        return Path(data_dir)
+    """Generate the default synthetic benchmark unless ``data_dir`` holds the current one.
+
+    The data are regenerated when the manifest is missing or was written by another
+    generator version (so the book never runs on stale synthetic data).
+    """
+    from hdogreg.data.synth import GENERATOR_VERSION
+
+    manifest = Path(data_dir) / "manifest.json"
+    if manifest.is_file():
+        found = json.loads(manifest.read_text())
+        if found.get("version") == GENERATOR_VERSION and found.get("seed") == 0:
+            return Path(data_dir)
     subprocess.run(
         [sys.executable, "-m", "hdogreg.data", "synth", "--out", str(data_dir), "--seed", "0",
-         "--preset", "default"],
+         "--preset", "default", "--overwrite"],
         check=True, cwd=ROOT,
     )
     return Path(data_dir)

@@ -1,0 +1,10 @@
+"""Comparison methods of the paper ("Comparison Methods").
+
+* :mod:`hdogreg.baselines.ciecholewski` -- morphological MC segmentation of Ciecholewski (2017),
+  the segmentation baseline of Table 3 and Fig. 4.
+* :mod:`hdogreg.baselines.wang_yang` -- context-sensitive MC detector of Wang & Yang (2018),
+  the detection baseline of Fig. 5.
+
+Submodules are imported explicitly (``from hdogreg.baselines.wang_yang import ...``) so that
+importing this package does not import torch.
+"""

@@ -1,0 +1,241 @@
+"""Plain image readers (DICOM, PNG, TIFF) and point-annotation CSV readers.
+
+Every reader returns the image as float32 in [0, 1] = ``raw / intensity_scale`` with the
+scale made explicit (CONTRIBUTING.md, "Intensity scale").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .records import Annotation, DataError, Mammogram
+
+__all__ = ["read_dicom", "read_image", "read_points_csv", "load_image"]
+
+_DICOM_SUFFIXES = {".dcm", ".dicom", ""}
+
+
+def _require_file(path):
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    return path
+
+
+def read_dicom(path):
+    """Read a DICOM mammogram at full bit depth.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    image : (H, W) ndarray of float32
+        ``raw / intensity_scale``, clipped to [0, 1]; MONOCHROME1 is inverted so that
+        calcifications are bright.
+    meta : dict
+        ``intensity_scale`` (``2**BitsStored - 1``), ``pixel_spacing`` (mm, or None),
+        ``bits_stored``, ``laterality``, ``view``, ``patient_id``, ``manufacturer``.
+
+    Raises
+    ------
+    DataError
+        Missing file, not a DICOM file, no pixel data, or compressed pixel data without
+        an installed decoder; the message names the file.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = _require_file(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except InvalidDicomError as exc:
+        raise DataError(f"{path}: not a readable DICOM file ({exc})") from exc
+    except Exception as exc:  # truncated or corrupt files raise various errors
+        raise DataError(f"{path}: unreadable DICOM file ({type(exc).__name__}: {exc})") from exc
+    if "PixelData" not in ds:
+        raise DataError(f"{path}: DICOM file has no pixel data")
+    tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    try:
+        raw = ds.pixel_array
+    except Exception as exc:
+        compressed = tsyntax is not None and tsyntax.is_compressed
+        what = (f"compressed pixel data ({tsyntax.name}) cannot be decoded - install a decoder "
+                f"such as pylibjpeg or gdcm" if compressed else "pixel data cannot be decoded")
+        raise DataError(f"{path}: {what} ({type(exc).__name__}: {exc})") from exc
+    if raw.ndim != 2:
+        raise DataError(f"{path}: expected a single 2-D grey-level frame, got pixel array shape {raw.shape}")
+    bits = int(ds.get("BitsStored", raw.dtype.itemsize * 8))
+    scale = float(2**bits - 1)
+    image = raw.astype(np.float32)
+    if ds.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
+        image = scale - image
+    image = np.clip(image / np.float32(scale), 0.0, 1.0)
+    spacing = None
+    for key in ("PixelSpacing", "ImagerPixelSpacing"):
+        if key in ds and ds[key].value:
+            spacing = float(ds[key].value[0])
+            break
+    meta = {
+        "intensity_scale": scale,
+        "pixel_spacing": spacing,
+        "bits_stored": bits,
+        "laterality": str(ds.get("ImageLaterality", ds.get("Laterality", "")) or ""),
+        "view": str(ds.get("ViewPosition", "") or ""),
+        "patient_id": str(ds.get("PatientID", "") or ""),
+        "manufacturer": str(ds.get("Manufacturer", "") or ""),
+    }
+    return image, meta
+
+
+def read_image(path, pixel_spacing=None, *, intensity_scale=None):
+    """Read a DICOM, PNG or TIFF image as float32 in [0, 1].
+
+    Parameters
+    ----------
+    path : str or Path
+    pixel_spacing : float, optional
+        mm per pixel. Required for PNG/TIFF; for DICOM it overrides the header.
+    intensity_scale : float, optional
+        Divisor for the raw values. Default: ``2**BitsStored - 1`` for DICOM, the dtype
+        maximum for integer PNG/TIFF (1 for float images).
+
+    Returns
+    -------
+    image : ndarray of float32
+    meta : dict
+        ``intensity_scale``, ``pixel_spacing`` and (DICOM) header fields.
+    """
+    path = _require_file(path)
+    suffix = path.suffix.lower()
+    if suffix in (".png", ".tif", ".tiff"):
+        try:
+            if suffix == ".png":
+                import imageio.v3 as iio
+
+                raw = np.asarray(iio.imread(path.read_bytes(), extension=".png"))
+            else:
+                import tifffile
+
+                with tifffile.TiffFile(path) as tif:
+                    raw = np.asarray(tif.asarray())
+        except Exception as exc:
+            raise DataError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from exc
+        if raw.ndim == 3 and raw.shape[-1] in (3, 4):
+            if not (np.all(raw[..., 0] == raw[..., 1]) and np.all(raw[..., 1] == raw[..., 2])):
+                raise DataError(f"{path}: colour image; expected a grey-level mammogram")
+            raw = raw[..., 0]
+        if raw.ndim != 2:
+            raise DataError(f"{path}: expected a 2-D grey-level image, got shape {raw.shape}")
+        if intensity_scale is None:
+            intensity_scale = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else 1.0
+        if pixel_spacing is None:
+            raise DataError(f"{path}: pixel_spacing must be given for {suffix} images")
+        if intensity_scale <= 0:
+            raise ValueError(f"intensity_scale must be > 0, got {intensity_scale}")
+        image = np.clip(raw.astype(np.float32) / np.float32(intensity_scale), 0.0, 1.0)
+        meta = {"intensity_scale": float(intensity_scale)}
+    else:
+        image, meta = read_dicom(path)
+        if intensity_scale is not None:
+            raise ValueError("intensity_scale is taken from the DICOM header (BitsStored)")
+        if pixel_spacing is None:
+            pixel_spacing = meta["pixel_spacing"]
+        if pixel_spacing is None:
+            raise DataError(f"{path}: no PixelSpacing in the DICOM header; give pixel_spacing")
+    if not pixel_spacing or pixel_spacing <= 0:
+        raise ValueError(f"pixel_spacing must be > 0 mm, got {pixel_spacing}")
+    meta["pixel_spacing"] = float(pixel_spacing)
+    return image, meta
+
+
+def read_points_csv(path, image=None):
+    """Read single-pixel point annotations from a CSV with columns ``x, y[, image]``.
+
+    ``x`` is the column and ``y`` the row (INbreast convention).
+
+    Parameters
+    ----------
+    path : str or Path
+    image : str, optional
+        Keep only rows whose ``image`` column equals this (file name or stem).
+
+    Returns
+    -------
+    points : DataFrame
+        Columns ``x``, ``y`` (float) and ``image`` (str) if present.
+    """
+    path = _require_file(path)
+    try:
+        frame = pd.read_csv(path)
+    except Exception as exc:
+        raise DataError(f"{path}: unreadable CSV ({type(exc).__name__}: {exc})") from exc
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    for col in ("x", "y"):
+        if col not in frame:
+            raise DataError(f"{path}: missing column {col!r} (expected x, y[, image])")
+    xy = frame[["x", "y"]].apply(pd.to_numeric, errors="coerce")
+    if xy.isna().any().any():
+        bad = int(np.flatnonzero(xy.isna().any(axis=1))[0])
+        raise DataError(f"{path}: non-numeric or missing x/y in data row {bad + 1}")
+    frame[["x", "y"]] = xy.astype(float)
+    if "image" in frame:
+        frame["image"] = frame["image"].astype(str)
+        if image is not None:
+            key = str(image)
+            stem = frame["image"].map(lambda s: Path(s).stem)
+            frame = frame[(frame["image"] == key) | (stem == Path(key).stem)]
+    elif image is not None:
+        raise DataError(f"{path}: no 'image' column to select image {image!r}")
+    return frame.reset_index(drop=True)
+
+
+def points_to_annotations(points, shape=None, *, source="points"):
+    """Annotations from a table of ``x`` (column), ``y`` (row); checks they lie inside `shape`."""
+    anns = []
+    for x, y in zip(points["x"].to_numpy(float), points["y"].to_numpy(float)):
+        if shape is not None:
+            r, c = round(y), round(x)
+            if not (0 <= r < shape[0] and 0 <= c < shape[1]):
+                raise DataError(f"{source}: point (x={x:g}, y={y:g}) lies outside the image "
+                                f"of {shape[1]}x{shape[0]} (width x height)")
+        anns.append(Annotation("point", np.array([[y, x]])))
+    return anns
+
+
+def load_image(path, pixel_spacing=None, *, points=None, intensity_scale=None,
+               laterality="", view="", patient_id="", vendor=None):
+    """Read a plain image (and optional point CSV) into a :class:`Mammogram`.
+
+    Parameters
+    ----------
+    path : str or Path
+        DICOM, PNG or TIFF image.
+    pixel_spacing : float, optional
+        mm per pixel (required unless a DICOM header gives it).
+    points : str or Path or DataFrame, optional
+        Point annotations (``x``, ``y``[, ``image``]); rows of other images are ignored.
+    """
+    path = Path(path)
+    image, meta = read_image(path, pixel_spacing, intensity_scale=intensity_scale)
+    anns = []
+    if points is not None:
+        if isinstance(points, (str, Path)):
+            source = str(points)
+            table = read_points_csv(points)
+        else:
+            source, table = "points", points
+        if "image" in table:
+            stems = table["image"].astype(str).map(lambda s: Path(s).stem)
+            table = table[(table["image"].astype(str) == path.name) | (stems == path.stem)]
+        anns = points_to_annotations(table, image.shape, source=source)
+    return Mammogram(image=image, pixel_spacing=meta["pixel_spacing"], file_id=path.stem,
+                     patient_id=patient_id or meta.get("patient_id", ""),
+                     laterality=laterality or meta.get("laterality", ""),
+                     view=view or meta.get("view", ""), annotations=anns,
+                     intensity_scale=meta["intensity_scale"], path=path,
+                     vendor=vendor or meta.get("manufacturer") or None)
