@@ -40,7 +40,7 @@ file_id = None               # image to show; None = the first image of the data
 patch_size = 256             # side of the patch in pixels
 xi = 10.0                    # characteristic distance (pixels)
 alpha = 1.0                  # decay rate
-alphas = [-2.0, -1.0, 1e-4, 1.0, 2.0]  # the paper's grid, for the profile plot
+alphas = [-2.0, -1.0, 1e-4, 1.0, 2.0]  # grid of the paper (profile plot)
 
 # %%
 import matplotlib.pyplot as plt

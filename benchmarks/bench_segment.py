@@ -1,0 +1,159 @@
+"""Benchmark: full-field inference and ``hdogreg segment`` time per image on the CPU.
+
+Measures, on one synthetic full-field mammogram of INbreast size (4084 rows x 3328 columns by
+default, :func:`hdogreg.data.synth.synth_mammogram`):
+
+1. the stages: breast mask, HDoG branch, and the sliding-window inference of the proximity
+   map (:func:`hdogreg.inference.predict_proximity`, restricted to the breast) for the
+   default encoder and for the paper's ``inceptionv4`` (random initialisation: the weights
+   do not change the time);
+2. the total wall time of ``hdogreg segment`` on that image written as a 16-bit PNG, run as a
+   separate process (imports, reading, HDoG, inference, fusion, writing the three outputs)
+   with a checkpoint of the default encoder.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_segment.py [--threads 2] [--encoders tu-efficientnet_lite0 inceptionv4]
+
+Wall times depend on what else runs on the machine; CPU times are printed beside them (with
+``--threads 1`` the CPU time is close to the wall time on an idle core). On a shared,
+oversubscribed machine prefer ``--threads 1``: two spinning OpenMP threads competing with other
+processes can be several times slower than one.
+
+The last line printed is ``segment_s=<seconds per full-field image> encoder=<name>
+shape=<rows>x<cols>`` (the default encoder; not printed with ``--no-segment``).
+Goal: under 30 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def synthetic_fullfield(rows, cols, seed=0):
+    """A synthetic INbreast-like mammogram (:func:`hdogreg.data.synth.synth_mammogram`)."""
+    from hdogreg.data.synth import synth_mammogram
+
+    synth = synth_mammogram(seed, shape=(rows, cols))
+    image = synth.raw.astype(np.float32) / np.float32(2 ** synth.bits - 1)
+    return image, synth.breast
+
+
+def time_inference(encoder, image, breast, window, stride, batch_size):
+    import torch
+
+    from hdogreg.inference import predict_proximity, window_starts
+    from hdogreg.regression import build_model
+
+    torch.manual_seed(0)
+    model = build_model(encoder, pretrained=False).eval()
+    with torch.inference_mode():  # warm-up (first-call allocations)
+        model(torch.zeros(1, 1, window, window))
+    calls = []
+    hook = model.register_forward_hook(lambda m, inp, out: calls.append(inp[0].shape[0]))
+    t0, c0 = time.perf_counter(), time.process_time()
+    predict_proximity(model, image, window=window, stride=stride, batch_size=batch_size,
+                      mask=breast, progress=False)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    hook.remove()
+    rows, _ = window_starts(image.shape[0], window, stride)
+    cols, _ = window_starts(image.shape[1], window, stride)
+    return seconds, cpu, sum(calls), len(rows) * len(cols)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=4084)
+    parser.add_argument("--cols", type=int, default=3328)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--window", type=int, default=None, help="default: SegmentParams")
+    parser.add_argument("--stride", type=int, default=None, help="default: SegmentParams")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: SegmentParams")
+    parser.add_argument("--encoders", nargs="*", default=None,
+                        help="encoders for the inference timing (default: the default encoder "
+                        "and inceptionv4)")
+    parser.add_argument("--no-segment", action="store_true", help="skip the CLI timing")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from hdogreg.pipeline import SegmentParams
+    from hdogreg.regression import DEFAULT_ENCODER, build_model, save_checkpoint
+
+    torch.set_num_threads(args.threads)
+    defaults = SegmentParams()
+    window = args.window or defaults.window
+    stride = args.stride or defaults.stride
+    batch = args.batch_size or defaults.batch_size
+    encoders = args.encoders if args.encoders is not None else [DEFAULT_ENCODER, "inceptionv4"]
+
+    t0 = time.perf_counter()
+    image, breast = synthetic_fullfield(args.rows, args.cols)
+    print(f"synthetic image generated in {time.perf_counter() - t0:.1f} s", flush=True)
+    shape = f"{args.rows}x{args.cols}"
+    print(f"image {shape}, breast {breast.mean():.0%} of the area, window {window}, stride "
+          f"{stride}, batch {batch}, torch threads {torch.get_num_threads()}, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
+
+    # The breast mask used by the pipeline (timed here as its own stage).
+    from hdogreg.breast import breast_mask
+
+    t0 = time.perf_counter()
+    pipeline_breast = breast_mask(image)
+    print(f"breast_mask: {time.perf_counter() - t0:.1f} s", flush=True)
+    for encoder in encoders:
+        seconds, cpu, n_run, n_grid = time_inference(encoder, image, pipeline_breast, window,
+                                                     stride, batch)
+        print(f"inference encoder={encoder}: {seconds:.1f} s wall, {cpu:.1f} s CPU "
+              f"({n_run} of the {n_grid} windows of the grid touch the breast; "
+              f"{seconds / max(n_run, 1):.2f} s per window)", flush=True)
+
+    from hdogreg.hdog import hdog_segment
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    hdog = hdog_segment(image)
+    print(f"hdog_segment: {time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} s "
+          f"CPU ({int(hdog.labels.max())} candidate objects)", flush=True)
+
+    if args.no_segment:
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench_segment_") as tmp:
+        tmp = Path(tmp)
+        import imageio.v3 as iio
+
+        png = tmp / "fullfield.png"
+        iio.imwrite(png, np.round(image * 65535).astype(np.uint16))
+        ckpt = save_checkpoint(tmp / "model.pt", build_model(DEFAULT_ENCODER, pretrained=False),
+                               {"encoder": DEFAULT_ENCODER})
+        cmd = [sys.executable, "-m", "hdogreg.cli", "segment", str(png), "--out", str(tmp / "out"),
+               "--model", str(ckpt), "--pixel-spacing", "0.07", "--quiet",
+               "--window", str(window), "--stride", str(stride), "--batch-size", str(batch)]
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}  # torch's intra-op threads
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        if proc.returncode != 0:
+            print(proc.stderr, file=sys.stderr)
+            raise SystemExit(f"hdogreg segment failed with exit status {proc.returncode}")
+        outputs = sorted(p.name for p in (tmp / "out").iterdir())
+        print(f"hdogreg segment (separate process, 1 image): {seconds:.1f} s wall, {cpu:.1f} s "
+              f"CPU; wrote {outputs}", flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"segment_s={seconds:.1f} encoder={DEFAULT_ENCODER} shape={shape}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

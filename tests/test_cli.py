@@ -1,0 +1,173 @@
+import hashlib
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hdogreg import cli
+from hdogreg.pipeline import MC_COLUMNS
+
+SMALL = ["--window", "64", "--stride", "32", "--quiet"]
+OUTPUTS = ("_mask.png", "_overlay.png", "_mcs.csv")
+
+
+class BrightSpots(torch.nn.Module):
+    """Stand-in network: 'MC region' where the image is much brighter than its 9x9 mean."""
+
+    def forward(self, x):
+        local = torch.nn.functional.avg_pool2d(x, 9, stride=1, padding=4, count_include_pad=False)
+        return torch.sigmoid((x - local - 0.01) * 400)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    from hdogreg.data.synth import synth_mammogram, write_dicom
+
+    root = tmp_path_factory.mktemp("inputs")
+    synth = synth_mammogram(0, shape=(320, 256))
+    dcm = write_dicom(root / "case.dcm", synth.raw, bits=synth.bits, pixel_spacing=0.07,
+                      patient_id="p0", laterality="L", view="CC")
+    png = root / "case_png.png"
+    scaled = np.round(synth.raw.astype(np.float64) * 65535 / (2 ** synth.bits - 1))
+    iio.imwrite(png, scaled.astype(np.uint16))
+    txt = root / "notes.txt"
+    txt.write_text("this is not an image\n")
+    return {"dcm": dcm, "png": png, "txt": txt, "shape": synth.raw.shape}
+
+
+@pytest.fixture
+def stand_in(monkeypatch, tmp_path):
+    """A checkpoint path whose loading yields the stand-in network (no training needed)."""
+    ckpt = tmp_path / "stand_in.pt"
+    ckpt.write_bytes(b"")
+    monkeypatch.setattr(cli, "_load_model", lambda path: (BrightSpots(), {"encoder": "stand-in"}))
+    return ckpt
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_outputs(out, stem, shape):
+    for suffix in OUTPUTS:
+        assert (out / f"{stem}{suffix}").is_file()
+    mask = iio.imread(out / f"{stem}_mask.png")
+    overlay = iio.imread(out / f"{stem}_overlay.png")
+    table = pd.read_csv(out / f"{stem}_mcs.csv")
+    assert mask.shape == shape and set(np.unique(mask)) <= {0, 255}
+    assert overlay.shape == (*shape, 3)
+    assert list(table.columns) == MC_COLUMNS
+    from scipy import ndimage as ndi
+
+    assert len(table) == ndi.label(mask > 0)[1]
+    return mask, table
+
+
+def test_segment_dicom_and_png_write_all_outputs(inputs, stand_in, tmp_path):
+    out = tmp_path / "out"
+    before = {k: _digest(inputs[k]) for k in ("dcm", "png")}
+    assert cli.main(["segment", str(inputs["dcm"]), "--out", str(out), "--model", str(stand_in),
+                     *SMALL]) == 0
+    mask, table = _check_outputs(out, "case", inputs["shape"])
+    assert len(table) > 0
+    assert table["area_mm2"].to_numpy() == pytest.approx(table["area_px"].to_numpy() * 0.0049)
+    assert cli.main(["segment", str(inputs["png"]), "--out", str(out), "--model", str(stand_in),
+                     "--pixel-spacing", "0.07", *SMALL]) == 0
+    mask_png, table_png = _check_outputs(out, "case_png", inputs["shape"])
+    # Same pixels (up to the 16-bit rescaling of the PNG) -> nearly the same segmentation.
+    assert abs(len(table_png) - len(table)) <= max(2, len(table) // 10)
+    assert {k: _digest(inputs[k]) for k in ("dcm", "png")} == before   # inputs untouched
+
+
+def test_text_file_fails_cleanly_and_batch_continues(inputs, stand_in, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = cli.main(["segment", str(inputs["txt"]), str(inputs["dcm"]), "--out", str(out),
+                     "--model", str(stand_in), *SMALL])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0] == f"hdogreg: error: {inputs['txt']}: not a DICOM, PNG or TIFF image"
+    assert not list(out.glob("notes*"))
+    _check_outputs(out, "case", inputs["shape"])
+    assert inputs["txt"].read_text() == "this is not an image\n"
+
+
+def test_png_needs_pixel_spacing_and_missing_file(inputs, stand_in, tmp_path, capsys):
+    code = cli.main(["segment", str(inputs["png"]), str(tmp_path / "missing.dcm"),
+                     "--out", str(tmp_path), "--model", str(stand_in), *SMALL])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2
+    assert "--pixel-spacing" in err[0] and str(inputs["png"]) in err[0]
+    assert str(tmp_path / "missing.dcm") in err[1] and "not found" in err[1]
+
+
+def test_duplicate_stems_do_not_overwrite(inputs, stand_in, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    copy = other / inputs["dcm"].name
+    copy.write_bytes(inputs["dcm"].read_bytes())
+    out = tmp_path / "out"
+    assert cli.main(["segment", str(inputs["dcm"]), str(copy), "--out", str(out),
+                     "--model", str(stand_in), *SMALL]) == 0
+    for stem in ("case", "case-2"):
+        _check_outputs(out, stem, inputs["shape"])
+
+
+def test_missing_default_model_explains_how_to_make_it(inputs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HDOGREG_MODEL", str(tmp_path / "nope.pt"))
+    code = cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nope.pt" in err and "make book" in err and "--model" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_options_exit_with_usage_error(inputs, stand_in, tmp_path):
+    for bad in (["--pixel-spacing", "-1"], ["--window", "50"], ["--o-thr", "3"]):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path), "--model",
+                      str(stand_in), *bad])
+        assert exc.value.code == 2
+
+
+def test_real_checkpoint_and_its_p_thr(inputs, tmp_path):
+    from hdogreg.regression import DEFAULT_ENCODER, build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "m.pt", build_model(DEFAULT_ENCODER, pretrained=False),
+                           {"encoder": DEFAULT_ENCODER, "p_thr": 2.0})
+    out = tmp_path / "out"
+    # p_thr = 2 (from the checkpoint's settings) keeps nothing: a sigmoid never reaches 2.
+    assert cli.main(["segment", str(inputs["dcm"]), "--out", str(out), "--model", str(ckpt),
+                     "--window", "128", "--stride", "128", "--quiet"]) == 0
+    mask, table = _check_outputs(out, "case", inputs["shape"])
+    assert len(table) == 0 and not mask.any()
+
+
+def test_install_model_makes_the_default(inputs, tmp_path, monkeypatch):
+    import json
+
+    from hdogreg.regression import DEFAULT_ENCODER, build_model, load_checkpoint, save_checkpoint
+
+    src = save_checkpoint(tmp_path / "run" / "best.pt", build_model(DEFAULT_ENCODER, pretrained=False),
+                          {"encoder": DEFAULT_ENCODER, "epoch": 3})
+    monkeypatch.setenv("HDOGREG_MODEL", str(tmp_path / "models" / "default.pt"))
+    dest = cli.install_model(src, p_thr=0.25)
+    assert dest == cli.default_model_path() and dest.is_file()
+    settings = json.loads(dest.with_suffix(".json").read_text())
+    assert settings["p_thr"] == 0.25 and settings["epoch"] == 3
+    _, loaded = load_checkpoint(dest)
+    assert loaded["encoder"] == DEFAULT_ENCODER
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        cli.install_model(tmp_path / "missing.pt")
+
+
+def test_console_script_runs():
+    proc = subprocess.run([sys.executable, "-m", "hdogreg.cli", "segment", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--pixel-spacing" in proc.stdout
