@@ -6,7 +6,9 @@ Calcifications", Table 4, Fig. 7 and 8):
 1. each annotated bounding box becomes a fixed 256 x 256 box around its centre
    (:func:`fixed_box`, :func:`crop`), removing the annotation-size bias;
 2. the ROI is segmented (our HDoG + FPN fusion, the Ciecholewski baseline, or one of our two
-   components alone) and described by 31 features (:mod:`hdogreg.features`);
+   components alone: :func:`roi_segmentations`, :data:`SEGMENTATION_METHODS`) and described by
+   31 features (:mod:`hdogreg.features`); :func:`casestudy_features` does both for a whole
+   cohort, with an optional on-disk cache keyed by content;
 3. a gradient tree boosting classifier (XGBoost) in a scikit-learn pipeline with mean
    imputation and standardisation (:func:`make_classifier`) is evaluated by five-fold
    cross-validation split by patient (:func:`patient_folds`, :func:`cross_validate`): ROC AUC,
@@ -19,7 +21,11 @@ Everything fitted (imputer means, scaler, trees, threshold) sees only the traini
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,6 +35,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
+
+from hdogreg._utils import atomic_path
 
 __all__ = [
     "METRICS",
@@ -44,8 +52,17 @@ __all__ = [
     "CVResult",
     "cross_validate",
     "feature_importance",
+    "threshold_sweep",
     "results_table",
     "roc_table",
+    "paper_comparison",
+    "SEGMENTATION_METHODS",
+    "roi_proximity",
+    "roi_segmentations",
+    "segment_roi",
+    "load_roi",
+    "features_cache_key",
+    "casestudy_features",
 ]
 
 #: Metric names, in the order of the paper's Table 4.
@@ -577,6 +594,53 @@ def _gain_importance(model, names):
     return pd.Series([float(score.get(f"f{i}", 0.0)) for i in range(len(names))], index=names)
 
 
+def threshold_sweep(tables, y, groups, *, seed=0, n_splits=5, classifier=None, progress=None):
+    """Cross-validated ROC AUC of every threshold of a sweep, and the best one per method.
+
+    The paper tuned each segmentation method's parameters and kept the configuration with the
+    highest ROC AUC ("details are given in Supplementary Information"); this does that for
+    the map threshold of ``"ours"`` (``p_thr``) and of ``"fpn"``.
+
+    Parameters
+    ----------
+    tables : mapping
+        Feature tables of :func:`casestudy_features` with ``p_thrs``: only the ``(method, p)``
+        keys are used.
+    y, groups : array_like
+        Labels and patients, as for :func:`cross_validate`.
+    seed, n_splits, classifier
+        As for :func:`cross_validate` (the same folds for every threshold).
+    progress : bool or None, optional
+        tqdm progress bar over the thresholds.
+
+    Returns
+    -------
+    sweep : pandas.DataFrame
+        ``method, p_thr, auc_mean, auc_sd, best``; ``best`` marks, per method, the highest
+        mean AUC (the lowest threshold on ties).
+
+    Notes
+    -----
+    Only the outer models are fitted (``threshold_from="train"``: the operating threshold
+    does not change the AUC). Choosing a configuration on the same cross-validation that
+    reports it is optimistic, as in the paper; the selected AUC is an upper estimate.
+    """
+    keys = [k for k in tables if isinstance(k, tuple)]
+    if not keys:
+        raise ValueError("tables hold no (method, p_thr) entries: pass p_thrs= to casestudy_features")
+    rows = []
+    for method, p in tqdm(keys, desc="thresholds", disable=None if progress is None else not progress):
+        r = cross_validate(tables[(method, p)], y, groups, seed=seed, n_splits=n_splits,
+                           threshold_from="train", classifier=classifier, progress=False)
+        auc = r.summary.set_index("metric").loc["auc"]
+        rows.append({"method": method, "p_thr": float(p), "auc_mean": float(auc["mean"]),
+                     "auc_sd": float(auc["sd"])})
+    sweep = pd.DataFrame(rows).sort_values(["method", "p_thr"], kind="stable").reset_index(drop=True)
+    best = sweep.groupby("method", sort=False)["auc_mean"].idxmax()
+    sweep["best"] = sweep.index.isin(best.to_numpy())
+    return sweep
+
+
 def feature_importance(result):
     """Mean and SD across folds of each feature's gain importance, largest mean first.
 
@@ -615,9 +679,434 @@ def results_table(results):
     return pd.concat(frames, ignore_index=True)[["method", "metric", "mean", "sd"]]
 
 
+def paper_comparison(table, paper=PAPER_TABLE4):
+    """A results table beside the paper's values, one row per (method, metric).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``method, metric, mean, sd`` (:func:`results_table`).
+    paper : pandas.DataFrame, optional
+        The paper's values in the same layout (:data:`PAPER_TABLE4` or
+        :data:`PAPER_FIG8_AUC`).
+
+    Returns
+    -------
+    comparison : pandas.DataFrame
+        ``method, metric, mean, sd, paper_mean, paper_sd`` in the order of `table`; the paper's
+        columns are NaN where the paper gives no value.
+    """
+    need = {"method", "metric", "mean", "sd"}
+    for name, frame in (("table", table), ("paper", paper)):
+        if need - set(frame.columns):
+            raise ValueError(f"{name} is missing columns {sorted(need - set(frame.columns))}")
+    ref = paper[["method", "metric", "mean", "sd"]].rename(
+        columns={"mean": "paper_mean", "sd": "paper_sd"})
+    out = table[["method", "metric", "mean", "sd"]].merge(ref, on=["method", "metric"],
+                                                           how="left", validate="one_to_one")
+    return out.reset_index(drop=True)
+
+
 def roc_table(results):
     """Long table ``method, fpr, tpr_mean, tpr_sd`` of the mean ROC curves (Fig. 7, Fig. 8)."""
     frames = [r.roc_mean.assign(method=name) for name, r in results.items()]
     if not frames:
         return pd.DataFrame(columns=["method", "fpr", "tpr_mean", "tpr_sd"])
     return pd.concat(frames, ignore_index=True)[["method", "fpr", "tpr_mean", "tpr_sd"]]
+
+
+# --------------------------------------------------------------------------------------------
+# Segmentation of the ROIs by our method, its two components and the baseline
+# --------------------------------------------------------------------------------------------
+
+#: Segmentation methods of the case study: our fusion (Table 4, Fig. 7, Fig. 8), its two
+#: components alone (Fig. 8) and the Ciecholewski baseline (Table 4, Fig. 7).
+SEGMENTATION_METHODS = ("ours", "hdog", "fpn", "ciecholewski")
+
+#: Methods that need the regression network.
+_NEEDS_MODEL = frozenset({"ours", "fpn"})
+_NEEDS_HDOG = frozenset({"ours", "hdog"})
+
+
+def _check_methods(methods):
+    if isinstance(methods, str):
+        methods = (methods,)
+    methods = tuple(methods)
+    if not methods:
+        raise ValueError("methods must name at least one segmentation method, got none")
+    bad = [m for m in methods if m not in SEGMENTATION_METHODS]
+    if bad:
+        raise ValueError(f"method must be one of {SEGMENTATION_METHODS}, got {bad[0]!r}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods must not repeat, got {methods}")
+    return methods
+
+
+def _roi_window(shape, params):
+    """Window and stride of the sliding-window inference on a ROI.
+
+    A ROI no larger than ``params.window`` is predicted in one window: the smallest multiple of
+    32 covering its longer side (256 for the paper's 256 x 256 ROIs); the ROI is mirrored up to
+    that size by :func:`hdogreg.inference.predict_proximity`. Larger ROIs use the parameters'
+    window and stride.
+    """
+    from hdogreg.inference import SIDE_MULTIPLE
+
+    side = int(np.ceil(max(shape) / SIDE_MULTIPLE) * SIDE_MULTIPLE)
+    if side <= params.window:
+        return side, side
+    return params.window, params.stride
+
+
+def roi_proximity(model, roi, params=None):
+    """Proximity map of one ROI predicted by the regression network (no breast mask).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(N, 1, H, W)`` in [0, 1] to ``(N, 1, H, W)`` (:mod:`hdogreg.regression`).
+    roi : (H, W) array_like
+        ROI image, float in [0, 1].
+    params : hdogreg.pipeline.SegmentParams, optional
+        Window, stride and batch size of the inference (see Notes).
+
+    Returns
+    -------
+    pmap : (H, W) ndarray of float32
+
+    Notes
+    -----
+    A ROI is small: one window of the smallest multiple of 32 covering it (256 for a 256 x 256
+    ROI) replaces the full-field 512 / 256 grid of :func:`hdogreg.inference.predict_proximity`,
+    which would otherwise mirror the ROI to four times its area. The whole ROI is breast
+    tissue (magnification views), so no breast mask is used.
+    """
+    from hdogreg.inference import predict_proximity
+    from hdogreg.pipeline import SegmentParams
+
+    params = SegmentParams() if params is None else params
+    window, stride = _roi_window(np.shape(roi), params)
+    return predict_proximity(model, roi, window=window, stride=stride,
+                             batch_size=params.batch_size, progress=False)
+
+
+def roi_segmentations(roi, methods=SEGMENTATION_METHODS, *, model=None, params=None,
+                      fpn_threshold=None, ciecholewski_kwargs=None, p_thrs=(), hdog_kwargs=None):
+    """Segment one ROI by several methods, computing each shared stage once.
+
+    Parameters
+    ----------
+    roi : (H, W) array_like
+        ROI image, float in [0, 1] (e.g. a 256 x 256 crop, :func:`load_roi`).
+    methods : sequence of str, optional
+        Any of :data:`SEGMENTATION_METHODS`:
+
+        ``"ours"``
+            HDoG candidates (:func:`hdogreg.hdog.hdog_segment`) kept by the fusion with the
+            predicted proximity map at ``params.p_thr`` / ``params.o_thr``
+            (:func:`hdogreg.fusion.fuse`; holes filled if ``params.fill_holes``) — the
+            paper's method.
+        ``"hdog"``
+            All HDoG candidate objects (the upper branch of Fig. 1 alone).
+        ``"fpn"``
+            The connected components (4-connected) of the thresholded proximity map
+            ``pmap >= fpn_threshold`` (the lower branch alone).
+        ``"ciecholewski"``
+            :func:`hdogreg.baselines.ciecholewski.ciecholewski_segment` of the ROI.
+    model : torch.nn.Module, optional
+        The regression network; required for ``"ours"`` and ``"fpn"``.
+    params : hdogreg.pipeline.SegmentParams, optional
+        HDoG parameters, ``p_thr``, ``o_thr``, ``fill_holes``, inference batch size; default
+        the paper's values (``SegmentParams()``). ``breast_erosion`` is not used: the whole
+        ROI is breast tissue.
+    fpn_threshold : float, optional
+        Threshold of the map for ``"fpn"``; default ``params.p_thr``.
+    ciecholewski_kwargs : dict, optional
+        Keyword arguments of the baseline (default: its published parameters).
+    hdog_kwargs : dict, optional
+        Further keyword arguments of :func:`hdogreg.hdog.hdog_segment` that
+        :class:`~hdogreg.pipeline.SegmentParams` does not hold, e.g.
+        ``{"hessian_rule": "code"}`` (the authors' reading of Eq. 6).
+    p_thrs : sequence of float, optional
+        Extra map thresholds for a sweep: for each ``p``, the key ``("ours", p)`` holds our
+        segmentation with ``p_thr = p`` and ``("fpn", p)`` the FPN-only one with
+        ``fpn_threshold = p`` (for those of the two methods requested). A sweep costs only
+        the fusion / thresholding, not another HDoG or network pass.
+
+    Returns
+    -------
+    segmentations : dict of str or tuple -> (H, W) ndarray of int32
+        Label image (0 = background, 1..n = MCs) of each requested method, in `methods` order,
+        then the sweep's ``(method, p)`` entries.
+
+    Notes
+    -----
+    The HDoG is run once for ``"ours"`` and ``"hdog"`` and the network once for ``"ours"``
+    and ``"fpn"``, so the ablation costs no more than our method. All scales are in pixels of
+    the ROI, as the paper applied its method to the magnification views directly.
+
+    Examples
+    --------
+    >>> rr, cc = np.mgrid[:64, :64]
+    >>> roi = 0.3 + 0.1 * np.exp(-((rr - 32) ** 2 + (cc - 20) ** 2) / (2 * 2.0**2))
+    >>> seg = roi_segmentations(roi, ["hdog", "ciecholewski"])
+    >>> bool(seg["hdog"][32, 20]), bool(seg["ciecholewski"][32, 20])
+    (True, True)
+    """
+    from hdogreg._utils import check_image
+    from hdogreg.pipeline import SegmentParams
+
+    methods = _check_methods(methods)
+    roi = check_image(roi, "roi")
+    params = SegmentParams() if params is None else params
+    if _NEEDS_MODEL & set(methods) and model is None:
+        raise ValueError(f"methods {sorted(_NEEDS_MODEL & set(methods))} need the regression "
+                         "network: pass model=")
+    fpn_threshold = params.p_thr if fpn_threshold is None else float(fpn_threshold)
+    if np.isnan(fpn_threshold):
+        raise ValueError(f"fpn_threshold must be a number, got {fpn_threshold}")
+    p_thrs = [float(p) for p in p_thrs]
+    if any(np.isnan(p) for p in p_thrs) or len(set(p_thrs)) != len(p_thrs):
+        raise ValueError(f"p_thrs must be distinct numbers, got {p_thrs}")
+
+    hdog = pmap = None
+    if _NEEDS_HDOG & set(methods):
+        from hdogreg.hdog import hdog_segment
+
+        hdog = hdog_segment(roi, **{**params.hdog_kwargs(), "workers": 1, **(hdog_kwargs or {})})
+    if _NEEDS_MODEL & set(methods):
+        pmap = roi_proximity(model, roi, params)
+    def ours(p):
+        from hdogreg.fusion import fuse
+
+        return fuse(hdog.labels, pmap, p, params.o_thr, fill_holes=params.fill_holes).labels
+
+    def fpn(p):
+        from hdogreg.features import segmentation_labels
+
+        return segmentation_labels(pmap >= p, connectivity=1)
+
+    out = {}
+    for method in methods:
+        if method == "ours":
+            seg = ours(params.p_thr)
+        elif method == "hdog":
+            seg = hdog.labels
+        elif method == "fpn":
+            seg = fpn(fpn_threshold)
+        else:
+            from hdogreg.baselines.ciecholewski import ciecholewski_segment
+
+            seg = ciecholewski_segment(roi, **(ciecholewski_kwargs or {}))
+        out[method] = np.asarray(seg, dtype=np.int32)
+    for method, make in (("ours", ours), ("fpn", fpn)):
+        if method in methods:
+            for p in p_thrs:
+                out[(method, p)] = np.asarray(make(p), dtype=np.int32)
+    return out
+
+
+def segment_roi(roi, method, *, model=None, params=None, fpn_threshold=None,
+                ciecholewski_kwargs=None, hdog_kwargs=None):
+    """Label image of one ROI segmented by one method (see :func:`roi_segmentations`)."""
+    (method,) = _check_methods((method,))
+    return roi_segmentations(roi, (method,), model=model, params=params,
+                             fpn_threshold=fpn_threshold,
+                             ciecholewski_kwargs=ciecholewski_kwargs,
+                             hdog_kwargs=hdog_kwargs)[method]
+
+
+def load_roi(row, size=256, *, load=None):
+    """The fixed-size ROI of one cohort row.
+
+    Parameters
+    ----------
+    row : mapping or namedtuple
+        With ``image, x0, y0, x1, y1`` and optionally ``pixel_spacing`` (a row of
+        :func:`hdogreg.data.read_casestudy_cohort`).
+    size : int, optional
+        Side of the fixed box (:func:`fixed_box`).
+    load : callable, optional
+        ``load(path, pixel_spacing) -> (image, pixel_spacing)``; default reads the image with
+        :func:`hdogreg.data.io.read_image` (float32 in [0, 1]).
+
+    Returns
+    -------
+    roi : (size, size) ndarray of float32
+        Unless the image is smaller.
+    pixel_spacing : float
+        mm per pixel (the cohort's value, else the file's).
+    box : tuple of int
+        ``(x0, y0, x1, y1)`` of the ROI in the image (half-open, x = column).
+    """
+    get = row.get if hasattr(row, "get") else (lambda k, d=None: getattr(row, k, d))
+    spacing = get("pixel_spacing", None)
+    if spacing is not None and not np.isfinite(spacing):
+        spacing = None
+    image, spacing = (load or _read_image)(get("image"), spacing)
+    box = fixed_box((get("x0"), get("y0"), get("x1"), get("y1")), size, shape=np.shape(image))
+    return crop(image, box), spacing, box
+
+
+# --------------------------------------------------------------------------------------------
+# Features of a whole cohort, with an on-disk cache
+# --------------------------------------------------------------------------------------------
+
+
+def _model_digest(model):
+    if model is None:
+        return "none"
+    h = hashlib.sha256(type(model).__qualname__.encode())
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+#: Modules whose code determines the case-study features (part of the cache key).
+_FEATURE_MODULES = ("casestudy", "features", "hdog", "scale_space", "hessian", "fusion",
+                    "inference", "pipeline", "_utils", "baselines/ciecholewski", "data/io")
+
+
+def _code_digest():
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in _FEATURE_MODULES:
+        path = pkg / f"{name}.py"
+        h.update(name.encode())
+        h.update(path.read_bytes() if path.is_file() else b"missing")
+    return h.hexdigest()
+
+
+def features_cache_key(cohort, methods, *, model=None, params=None, fpn_threshold=None,
+                       ciecholewski_kwargs=None, size=256, p_thrs=(), hdog_kwargs=None):
+    """Content hash of a :func:`casestudy_features` computation.
+
+    It covers the methods, the network weights, every segmentation parameter, the ROI size,
+    the cohort table and the bytes of its images, and the code of the modules the features
+    depend on (ROI loading, HDoG, inference, fusion, baseline, features), so a cached result
+    is reused only when recomputing would give the same numbers.
+    """
+    from hdogreg.pipeline import SegmentParams
+
+    methods = _check_methods(methods)
+    params = SegmentParams() if params is None else params
+    cols = [c for c in ("roi_id", "image", "x0", "y0", "x1", "y1", "pixel_spacing") if c in cohort]
+    table = cohort[cols].copy()
+    table["image"] = [Path(p).name for p in table["image"]]
+    images = {str(p): _file_digest(p) for p in dict.fromkeys(cohort["image"])}
+    payload = {
+        "methods": sorted(methods),
+        "model": _model_digest(model) if _NEEDS_MODEL & set(methods) else "unused",
+        "params": {k: repr(v) for k, v in dataclasses.asdict(params).items()},
+        "fpn_threshold": repr(fpn_threshold),
+        "ciecholewski": repr(sorted((ciecholewski_kwargs or {}).items())),
+        "hdog": repr(sorted((hdog_kwargs or {}).items())),
+        "size": int(size),
+        "p_thrs": [repr(float(p)) for p in p_thrs],
+        "cohort": table.to_csv(index=False),
+        "images": sorted(images.values()),
+        "code": _code_digest(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def casestudy_features(cohort, methods=SEGMENTATION_METHODS, *, model=None, params=None,
+                       fpn_threshold=None, ciecholewski_kwargs=None, p_thrs=(), hdog_kwargs=None,
+                       size=256, cache_dir=None, load=None, progress=None):
+    """The 31 features of every ROI of a cohort, for each segmentation method.
+
+    Parameters
+    ----------
+    cohort : pandas.DataFrame
+        ``roi_id, image, x0, y0, x1, y1`` and optionally ``pixel_spacing``
+        (:func:`hdogreg.data.read_casestudy_cohort`).
+    methods : sequence of str, optional
+        Segmentation methods (:data:`SEGMENTATION_METHODS`, all by default).
+    model, params, fpn_threshold, ciecholewski_kwargs, p_thrs, hdog_kwargs
+        See :func:`roi_segmentations`. ``p_thrs`` adds the tables of a threshold sweep of
+        ``"ours"`` and ``"fpn"`` under the keys ``(method, p)``.
+    size : int, optional
+        Side of the fixed ROIs (the paper: 256), :func:`fixed_box`.
+    cache_dir : str or Path, optional
+        If given, the tables are stored there as ``features-<key>.csv`` (``key`` from
+        :func:`features_cache_key`) and read back instead of recomputed when the key matches.
+    load : callable, optional
+        Image reader, see :func:`load_roi`. Not part of the cache key: pass ``cache_dir`` only
+        with the default reader.
+    progress : bool or None, optional
+        tqdm progress bar over the ROIs.
+
+    Returns
+    -------
+    tables : dict of str or tuple -> pandas.DataFrame
+        For each method, in `methods` order (then the sweep's ``(method, p)`` keys), the
+        :func:`hdogreg.features.feature_table` of its segmentations: index ``roi_id`` in
+        cohort order, columns :data:`hdogreg.features.FEATURE_NAMES` in physical units (each
+        ROI's pixel spacing).
+
+    Notes
+    -----
+    Each image is read once, its fixed-size ROI segmented by all methods at once
+    (:func:`roi_segmentations`: the HDoG and the network run once per ROI).
+    """
+    from hdogreg.features import FEATURE_NAMES, roi_features
+
+    methods = _check_methods(methods)
+    need = {"roi_id", "image", "x0", "y0", "x1", "y1"}
+    if need - set(cohort.columns):
+        raise ValueError(f"cohort is missing columns {sorted(need - set(cohort.columns))}")
+    ids = cohort["roi_id"].tolist()
+    if len(set(ids)) != len(ids):
+        dup = cohort["roi_id"][cohort["roi_id"].duplicated()].iloc[0]
+        raise ValueError(f"roi_id {dup!r} appears more than once")
+    if _NEEDS_MODEL & set(methods) and model is None:
+        raise ValueError(f"methods {sorted(_NEEDS_MODEL & set(methods))} need the regression "
+                         "network: pass model=")
+
+    path = None
+    if cache_dir is not None:
+        key = features_cache_key(cohort, methods, model=model, params=params,
+                                 fpn_threshold=fpn_threshold,
+                                 ciecholewski_kwargs=ciecholewski_kwargs, size=size,
+                                 p_thrs=p_thrs, hdog_kwargs=hdog_kwargs)
+        path = Path(cache_dir) / f"features-{key[:32]}.csv"
+        if path.is_file():
+            cached = pd.read_csv(path, dtype={"roi_id": str, "method": str})
+            tables = {}
+            for (m, p), sub in cached.groupby(["method", "p_thr"], sort=False, dropna=False):
+                tables[m if np.isnan(p) else (m, float(p))] = (
+                    sub.set_index("roi_id").reindex([str(i) for i in ids])
+                    .set_axis(pd.Index(ids, name="roi_id"))[list(FEATURE_NAMES)].astype(float))
+            return tables
+
+    rows = {}
+    for row in tqdm(cohort.to_dict("records"), desc="ROIs",
+                    disable=None if progress is None else not progress):
+        roi, spacing, _ = load_roi(row, size, load=load)
+        segs = roi_segmentations(roi, methods, model=model, params=params,
+                                 fpn_threshold=fpn_threshold,
+                                 ciecholewski_kwargs=ciecholewski_kwargs, p_thrs=p_thrs,
+                                 hdog_kwargs=hdog_kwargs)
+        for key, seg in segs.items():
+            rows.setdefault(key, []).append(roi_features(seg, roi, pixel_spacing=spacing))
+    index = pd.Index(ids, name="roi_id")
+    tables = {k: pd.DataFrame(r, index=index, columns=list(FEATURE_NAMES)).astype(float)
+              for k, r in rows.items()}
+    if path is not None:
+        long = pd.concat([
+            t.assign(method=k[0] if isinstance(k, tuple) else k,
+                     p_thr=k[1] if isinstance(k, tuple) else np.nan)
+            for k, t in tables.items()
+        ]).reset_index()
+        with atomic_path(path) as tmp:
+            long.to_csv(tmp, index=False, float_format="%.17g")
+    return tables

@@ -371,3 +371,275 @@ def test_results_and_roc_tables():
     assert list(PAPER_TABLE4.columns) == list(table.columns)
     assert PAPER_TABLE4.set_index(["method", "metric"]).loc[("ours", "auc"), "mean"] == 0.763
     assert set(PAPER_FIG8_AUC["method"]) == {"ours", "hdog", "fpn"}
+
+
+# ------------------------------------------------------------------ ROI segmentation
+
+
+def _dots(shape=(64, 64), centres=((32, 16),), amplitude=0.1, sigma=2.0, background=0.3):
+    """Flat background with bright Gaussian dots at (row, col) centres."""
+    rr, cc = np.mgrid[: shape[0], : shape[1]]
+    img = np.full(shape, background)
+    for r, c in centres:
+        img += amplitude * np.exp(-((rr - r) ** 2 + (cc - c) ** 2) / (2 * sigma**2))
+    return img.astype(np.float32)
+
+
+class _LeftHalf:
+    """Stub regression network: proximity 1 on the left half of every window, 0 elsewhere.
+
+    Records the input shapes it is called with.
+    """
+
+    def __new__(cls):
+        import torch
+
+        class Stub(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.calls = []
+
+            def forward(self, x):
+                self.calls.append(tuple(x.shape))
+                out = torch.zeros_like(x)
+                out[..., : x.shape[-1] // 2] = 1.0
+                return out
+
+        return Stub()
+
+
+@pytest.mark.parametrize("method", ["hdog", "ciecholewski"])
+def test_bright_dot_is_segmented(method):
+    from hdogreg.casestudy import segment_roi
+
+    roi = _dots(centres=((32, 20),))
+    seg = segment_roi(roi, method)
+    assert seg.dtype == np.int32 and seg.shape == roi.shape
+    assert seg[32, 20] > 0
+    assert seg.max() == 1  # one object
+    assert seg[0:8, 0:8].max() == 0 and seg[56:, 56:].max() == 0  # background stays empty
+    assert segment_roi(np.full((64, 64), 0.3, np.float32), method).max() == 0  # flat: nothing
+
+
+def test_hdog_kwargs_reach_the_blob_segmentation():
+    from hdogreg.casestudy import segment_roi
+    from hdogreg.hdog import hdog_segment
+
+    roi = _dots(centres=((32, 20), (20, 44)), amplitude=0.05)
+    roi = roi + np.random.default_rng(0).normal(0, 0.004, roi.shape).astype(np.float32)
+    for rule in ("paper", "code"):
+        np.testing.assert_array_equal(
+            segment_roi(roi, "hdog", hdog_kwargs={"hessian_rule": rule}),
+            hdog_segment(roi, hessian_rule=rule).labels)
+    with pytest.raises(ValueError, match="bogus"):
+        segment_roi(roi, "hdog", hdog_kwargs={"hessian_rule": "bogus"})
+
+
+def test_ours_keeps_only_candidates_inside_the_map_and_fpn_is_the_map():
+    from hdogreg.casestudy import SEGMENTATION_METHODS, roi_segmentations
+    from hdogreg.pipeline import SegmentParams
+
+    roi = _dots(centres=((32, 14), (32, 50)))  # one dot in each half
+    model = _LeftHalf()
+    segs = roi_segmentations(roi, SEGMENTATION_METHODS, model=model,
+                             params=SegmentParams(p_thr=0.5))
+    assert list(segs) == list(SEGMENTATION_METHODS)
+    assert segs["hdog"][32, 14] > 0 and segs["hdog"][32, 50] > 0
+    assert segs["ours"][32, 14] > 0 and segs["ours"][32, 50] == 0  # right dot rejected by the map
+    assert segs["ours"].max() == 1
+    np.testing.assert_array_equal(segs["fpn"] > 0, np.arange(64)[None, :].repeat(64, 0) < 32)
+    assert segs["fpn"].max() == 1
+    assert model.calls == [(1, 1, 64, 64)]  # the network runs once for "ours" and "fpn"
+    # a threshold sweep adds (method, p) entries without another network pass
+    segs = roi_segmentations(roi, ["ours", "hdog", "fpn"], model=model,
+                             params=SegmentParams(p_thr=0.5), p_thrs=(0.5, 1.5))
+    assert list(segs) == ["ours", "hdog", "fpn", ("ours", 0.5), ("ours", 1.5), ("fpn", 0.5),
+                          ("fpn", 1.5)]
+    np.testing.assert_array_equal(segs[("ours", 0.5)], segs["ours"])
+    np.testing.assert_array_equal(segs[("fpn", 0.5)], segs["fpn"])
+    assert segs[("ours", 1.5)].max() == 0 and segs[("fpn", 1.5)].max() == 0
+    assert len(model.calls) == 2
+    with pytest.raises(ValueError, match="p_thrs"):
+        roi_segmentations(roi, ["fpn"], model=model, p_thrs=(0.5, 0.5))
+    # the FPN-only threshold is its own parameter: above the map's maximum nothing is left
+    segs = roi_segmentations(roi, ["fpn"], model=model, params=SegmentParams(p_thr=0.5),
+                             fpn_threshold=1.5)
+    assert segs["fpn"].max() == 0
+
+
+def test_roi_proximity_uses_one_window_per_roi():
+    from hdogreg.casestudy import roi_proximity
+
+    model = _LeftHalf()
+    pmap = roi_proximity(model, np.zeros((256, 256), np.float32))
+    assert pmap.shape == (256, 256) and model.calls == [(1, 1, 256, 256)]
+    model.calls.clear()
+    pmap = roi_proximity(model, np.zeros((100, 70), np.float32))  # mirrored up to 128
+    assert pmap.shape == (100, 70) and model.calls == [(1, 1, 128, 128)]
+
+
+def test_segment_roi_validation():
+    from hdogreg.casestudy import roi_segmentations, segment_roi
+
+    roi = _dots()
+    with pytest.raises(ValueError, match="'bogus'"):
+        segment_roi(roi, "bogus")
+    with pytest.raises(ValueError, match="model="):
+        segment_roi(roi, "ours")
+    with pytest.raises(ValueError, match="model="):
+        roi_segmentations(roi, ["hdog", "fpn"])
+    with pytest.raises(ValueError, match="repeat"):
+        roi_segmentations(roi, ["hdog", "hdog"])
+    with pytest.raises(ValueError, match="at least one"):
+        roi_segmentations(roi, [])
+    with pytest.raises(ValueError, match="fpn_threshold"):
+        roi_segmentations(roi, ["fpn"], model=_LeftHalf(), fpn_threshold=np.nan)
+    with pytest.raises(ValueError, match="2-D"):
+        segment_roi(np.zeros((4, 4, 4)), "hdog")
+
+
+def _file_cohort(tmp_path):
+    """Two images saved as .npy files with bright dots, three ROIs, two pixel spacings."""
+    a = _dots((300, 400), centres=((100, 100), (110, 130), (280, 380)))
+    b = _dots((200, 200), centres=((40, 40),))
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    cohort = pd.DataFrame(
+        {
+            "roi_id": ["r1", "r2", "r3"],
+            "patient_id": ["p1", "p1", "p2"],
+            "image": [tmp_path / "a.npy", tmp_path / "a.npy", tmp_path / "b.npy"],
+            "x0": [90, 350, 20], "y0": [90, 250, 20], "x1": [120, 400, 60], "y1": [110, 300, 60],
+            "label": [0, 0, 1],
+            "pixel_spacing": [0.05, 0.05, 0.1],
+        }
+    )
+
+    def load(path, spacing):
+        return np.load(path), spacing
+
+    return cohort, load
+
+
+def test_load_roi(tmp_path):
+    from hdogreg.casestudy import load_roi
+
+    cohort, load = _file_cohort(tmp_path)
+    row = cohort.iloc[1]
+    roi, spacing, box = load_roi(row, 128, load=load)
+    assert box == fixed_box((350, 250, 400, 300), 128, shape=(300, 400))
+    np.testing.assert_array_equal(roi, crop(np.load(tmp_path / "a.npy"), box))
+    assert spacing == 0.05
+    roi2, _, box2 = load_roi(next(cohort.itertuples(index=False)), 128, load=load)  # namedtuple
+    assert roi2.shape == (128, 128) and box2 == fixed_box((90, 90, 120, 110), 128, shape=(300, 400))
+
+
+def test_casestudy_features_all_methods_and_cache(tmp_path, monkeypatch):
+    import hdogreg.casestudy as cs
+    from hdogreg.features import FEATURE_NAMES
+    from hdogreg.pipeline import SegmentParams
+
+    cohort, load = _file_cohort(tmp_path)
+    model, params = _LeftHalf(), SegmentParams(p_thr=0.5)
+    cache = tmp_path / "cache"
+    tables = cs.casestudy_features(cohort, model=model, params=params, size=128, load=load,
+                                   cache_dir=cache, progress=False)
+    assert list(tables) == list(cs.SEGMENTATION_METHODS)
+    assert len(model.calls) == len(cohort)  # one forward pass per ROI for "ours" and "fpn"
+    for method, table in tables.items():
+        assert list(table.index) == ["r1", "r2", "r3"] and table.index.name == "roi_id"
+        assert list(table.columns) == list(FEATURE_NAMES)
+    # physical units: the same dot measured at two pixel spacings
+    hd = tables["hdog"]
+    assert hd.loc["r1", "region_n_mcs"] == 2 and hd.loc["r3", "region_n_mcs"] == 1
+    mask = cs.segment_roi(cs.load_roi(cohort.iloc[2], 128, load=load)[0], "hdog") > 0
+    assert hd.loc["r3", "region_area_mm2"] == pytest.approx(mask.sum() * 0.1**2)
+    assert len(list(cache.glob("features-*.csv"))) == 1
+
+    # second call: read from the cache, nothing segmented
+    def boom(*args, **kwargs):
+        raise AssertionError("recomputed despite the cache")
+
+    monkeypatch.setattr(cs, "roi_segmentations", boom)
+    again = cs.casestudy_features(cohort, model=model, params=params, size=128, load=load,
+                                  cache_dir=cache, progress=False)
+    for method in tables:
+        pd.testing.assert_frame_equal(again[method], tables[method], check_exact=True)
+    monkeypatch.undo()
+    # a sweep: extra (method, p) tables, written to and read from the cache alike
+    swept = cs.casestudy_features(cohort, ["ours", "hdog"], model=model, params=params,
+                                  p_thrs=(0.5, 2.0), size=128, load=load, cache_dir=cache,
+                                  progress=False)
+    assert list(swept) == ["ours", "hdog", ("ours", 0.5), ("ours", 2.0)]
+    pd.testing.assert_frame_equal(swept[("ours", 0.5)], tables["ours"], check_exact=True)
+    assert swept[("ours", 2.0)].isna().all().all()  # nothing kept: all features missing
+    monkeypatch.setattr(cs, "roi_segmentations", boom)
+    again = cs.casestudy_features(cohort, ["ours", "hdog"], model=model, params=params,
+                                  p_thrs=(0.5, 2.0), size=128, load=load, cache_dir=cache,
+                                  progress=False)
+    assert list(again) == list(swept)
+    for key in swept:
+        pd.testing.assert_frame_equal(again[key], swept[key], check_exact=True)
+    monkeypatch.undo()
+    # any change of parameters, weights or methods is a new key
+    keys = {
+        cs.features_cache_key(cohort, cs.SEGMENTATION_METHODS, model=model, params=params, size=128),
+        cs.features_cache_key(cohort, cs.SEGMENTATION_METHODS, model=model,
+                              params=params.replace(o_thr=0.5), size=128),
+        cs.features_cache_key(cohort, ["hdog"], model=model, params=params, size=128),
+        cs.features_cache_key(cohort, cs.SEGMENTATION_METHODS, model=model, params=params, size=64),
+        cs.features_cache_key(cohort, cs.SEGMENTATION_METHODS, model=model, params=params,
+                              size=128, p_thrs=(0.1,)),
+    }
+    keys.add(cs.features_cache_key(cohort, cs.SEGMENTATION_METHODS, model=model, params=params,
+                                   size=128, hdog_kwargs={"hessian_rule": "code"}))
+    assert len(keys) == 6
+    # changing an image's bytes changes the key
+    before = cs.features_cache_key(cohort, ["hdog"], size=128)
+    np.save(tmp_path / "b.npy", np.load(tmp_path / "b.npy") + 0.01)
+    assert cs.features_cache_key(cohort, ["hdog"], size=128) != before
+
+
+def test_casestudy_features_validation(tmp_path):
+    from hdogreg.casestudy import casestudy_features
+
+    cohort, load = _file_cohort(tmp_path)
+    with pytest.raises(ValueError, match="model="):
+        casestudy_features(cohort, ["ours"], load=load, progress=False)
+    with pytest.raises(ValueError, match="missing columns"):
+        casestudy_features(cohort.drop(columns="x0"), ["hdog"], load=load, progress=False)
+    with pytest.raises(ValueError, match="'r1' appears more than once"):
+        casestudy_features(cohort.assign(roi_id="r1"), ["hdog"], load=load, progress=False)
+
+
+def test_paper_comparison():
+    from hdogreg.casestudy import paper_comparison
+
+    ours = pd.DataFrame({"method": ["ours", "ours", "fpn"], "metric": ["auc", "ppv", "auc"],
+                         "mean": [0.8, 0.5, 0.6], "sd": [0.1, 0.1, 0.1]})
+    table = paper_comparison(ours)
+    assert list(table.columns) == ["method", "metric", "mean", "sd", "paper_mean", "paper_sd"]
+    assert table["mean"].tolist() == [0.8, 0.5, 0.6]  # order of our table kept
+    assert table["paper_mean"].tolist()[:2] == [0.763, 0.490]
+    assert np.isnan(table["paper_mean"].iloc[2])  # not in Table 4
+    fig8 = paper_comparison(ours, PAPER_FIG8_AUC)
+    assert fig8["paper_mean"].iloc[0] == 0.763 and np.isnan(fig8["paper_mean"].iloc[1])
+    with pytest.raises(ValueError, match="missing columns"):
+        paper_comparison(ours.drop(columns="sd"))
+
+
+def test_threshold_sweep_picks_the_informative_threshold():
+    from hdogreg.casestudy import threshold_sweep
+
+    X, y, patient = _cohort(n_patients=40, signal=2.0, seed=5, n_noise=2, missing=0.0)
+    rng = np.random.default_rng(1)
+    noise = pd.DataFrame(rng.normal(size=X.shape), index=X.index, columns=X.columns)
+    tables = {"ours": X, ("ours", 0.1): noise, ("ours", 0.5): X, ("fpn", 0.2): noise}
+    sweep = threshold_sweep(tables, y, patient, n_splits=3, classifier=_light)
+    assert list(sweep.columns) == ["method", "p_thr", "auc_mean", "auc_sd", "best"]
+    assert sweep[["method", "p_thr"]].values.tolist() == [["fpn", 0.2], ["ours", 0.1], ["ours", 0.5]]
+    assert sweep.loc[sweep.best, "p_thr"].tolist() == [0.2, 0.5]  # one best per method
+    ours = sweep[sweep.method == "ours"].set_index("p_thr")["auc_mean"]
+    assert ours[0.5] > 0.75 and ours[0.1] < ours[0.5]
+    with pytest.raises(ValueError, match="p_thrs"):
+        threshold_sweep({"ours": X}, y, patient)
