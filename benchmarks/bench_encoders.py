@@ -1,0 +1,244 @@
+"""Benchmark of the FPN encoders for a 2-core CPU: speed and validation quality.
+
+Measures, for each candidate encoder of :data:`hdogreg.regression.ENCODERS`:
+
+* the time of one training step (Adam, soft Dice, batch 8) at crop 320 (the paper) and 256;
+* the forward time per megapixel in evaluation mode (a 1024 x 1024 input);
+
+and, with one identical short training budget (:class:`hdogreg.training.TrainConfig` defaults
+unless overridden) on the synthetic INbreast-format benchmark, the validation IoU per patch and
+soft Dice loss of
+
+* EfficientNet-Lite0 from the offline ImageNet weights vs. from random initialisation,
+* the other encoders from random initialisation (``--quality-encoders``).
+
+Run from the repository root::
+
+    .venv/bin/python -m hdogreg.data synth --out /tmp/bench_synth --preset default
+    .venv/bin/python benchmarks/bench_encoders.py --data /tmp/bench_synth
+
+Without ``--data`` (or if it does not exist) a small built-in generator of noisy images with
+bright Gaussian dots is used. The tables are printed as Markdown and written to
+``--out`` (default ``benchmarks/results/bench_encoders.md``) with the raw rows as CSV next to it.
+Timings are wall-clock medians on a shared machine; the load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class _Dots:
+    image: np.ndarray
+    mask: np.ndarray
+    file_id: str
+
+    def mc_mask(self):
+        return self.mask
+
+
+def builtin_data(n_train=12, n_val=4, shape=(512, 512), seed=0):
+    """Noise + low-frequency background + clusters of bright dots (points as annotations)."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_train + n_val):
+        bg = ndi.gaussian_filter(rng.standard_normal(shape), 30) * 3 + 0.3
+        image = bg + 0.01 * rng.standard_normal(shape)
+        mask = np.zeros(shape, bool)
+        rows, cols = np.mgrid[: shape[0], : shape[1]]
+        for _ in range(3):
+            cr, cc = rng.integers(40, shape[0] - 40, 2)
+            for _ in range(rng.integers(3, 10)):
+                r, c = np.clip([cr, cc] + rng.normal(0, 15, 2), 5, np.array(shape) - 6).astype(int)
+                s = rng.uniform(0.8, 2.5)
+                image += rng.uniform(0.03, 0.1) * np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * s * s))
+                mask[r, c] = True
+        out.append(_Dots(np.clip(image, 0, 1).astype(np.float32), mask, f"dots{i}"))
+    return out[:n_train], out[n_train:]
+
+
+def synthetic_data(root, max_train=None, max_val=None):
+    """Train / validation Mammograms of an INbreast-format folder (its splits.csv, else patient-wise)."""
+    from hdogreg.data import InbreastDataset, make_splits
+
+    ds = InbreastDataset(root)
+    table = ds.table
+    if "split" not in table or table["split"].isna().all():
+        table = table.merge(make_splits(table, seed=0)[["file_id", "split"]], on="file_id", suffixes=("_old", ""))
+    splits = {s.lower(): s for s in table["split"].dropna().unique()}
+    train_key = splits.get("train")
+    val_key = splits.get("val", splits.get("validation"))
+    if train_key is None or val_key is None:
+        raise SystemExit(f"{root}: splits {sorted(splits)} lack train/val")
+    ids_train = list(table.loc[table["split"] == train_key, "file_id"])[:max_train]
+    ids_val = list(table.loc[table["split"] == val_key, "file_id"])[:max_val]
+    return [ds.load(i) for i in ids_train], [ds.load(i) for i in ids_val]
+
+
+def _median_time(fn, repeat, warmup=1):
+    """Median wall-clock and process CPU seconds of `fn` (CPU time summed over threads)."""
+    for _ in range(warmup):
+        fn()
+    wall, cpu = [], []
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return float(np.median(wall)), float(np.median(cpu))
+
+
+def speed(encoders, crops, batch, repeat, threads, warmup=1):
+    import torch
+
+    from hdogreg.regression import build_model
+    from hdogreg.training import soft_dice_loss
+
+    torch.set_num_threads(threads)
+    rows = []
+    for enc in encoders:
+        torch.manual_seed(0)
+        model = build_model(enc, pretrained=False)
+        n_params = sum(p.numel() for p in model.parameters()) / 1e6
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        row = {"encoder": enc, "params_M": round(n_params, 2)}
+        for crop in crops:
+            x = torch.rand(batch, 1, crop, crop)
+            y = (torch.rand(batch, 1, crop, crop) > 0.98).float()
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                loss = soft_dice_loss(model(x), y)
+                loss.backward()
+                opt.step()
+
+            model.train()
+            wall, cpu = _median_time(step, repeat, warmup)
+            row[f"step_wall_s_c{crop}"] = round(wall, 2)
+            row[f"step_cpu_s_c{crop}"] = round(cpu, 2)
+            print(f"  {enc}: train step batch {batch} crop {crop}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
+        model.eval()
+        x = torch.rand(1, 1, 1024, 1024)
+        with torch.no_grad():
+            wall, cpu = _median_time(lambda: model(x), repeat, warmup)
+        mp = 1024 * 1024 / 1e6
+        row["forward_wall_s_per_MP"] = round(wall / mp, 2)
+        row["forward_cpu_s_per_MP"] = round(cpu / mp, 2)
+        print(f"  {enc}: forward {wall / mp:.2f} s/MP wall, {cpu / mp:.2f} s/MP CPU", flush=True)
+        rows.append(row)
+        del model, opt
+    return pd.DataFrame(rows)
+
+
+def quality(variants, train_images, val_images, config, work_dir):
+    from hdogreg.training import train
+
+    rows = []
+    for enc, pretrained in variants:
+        cfg = config.replace(encoder=enc, pretrained=pretrained)
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = train(cfg, train_images, val_images, Path(work_dir) / f"{enc}-{'imagenet' if pretrained else 'random'}",
+                    resume=False, progress=True)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        h = res.history
+        best = h.loc[h.val_iou.idxmax()]
+        rows.append({"encoder": enc, "init": "imagenet" if pretrained else "random",
+                     "best_val_iou": round(float(best.val_iou), 4), "best_epoch": int(best.epoch),
+                     "final_val_iou": round(float(h.val_iou.iloc[-1]), 4),
+                     "final_val_dice_loss": round(float(h.val_loss.iloc[-1]), 4),
+                     "final_train_loss": round(float(h.train_loss.iloc[-1]), 4),
+                     "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
+                     "n_train_patches": res.settings.get("n_train_patches"),
+                     "n_val_patches": res.settings.get("n_val_patches")})
+        print(h.to_string(index=False), flush=True)
+        print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def main(argv=None):
+    from hdogreg.regression import ENCODERS
+    from hdogreg.training import TrainConfig
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="INbreast-format folder (python -m hdogreg.data synth)")
+    ap.add_argument("--encoders", nargs="+", default=["tu-efficientnet_lite0", "resnet18", "inceptionv4"],
+                    choices=list(ENCODERS))
+    ap.add_argument("--quality-encoders", nargs="*", default=["resnet18"],
+                    help="encoders trained from random init besides EfficientNet-Lite0 (imagenet and random)")
+    ap.add_argument("--variants", nargs="*", default=None,
+                    help="explicit quality runs as encoder:imagenet|random (overrides --quality-encoders)")
+    ap.add_argument("--crops", nargs="+", type=int, default=[320, 256])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=None, help="override TrainConfig().epochs")
+    ap.add_argument("--steps-per-epoch", type=int, default=None)
+    ap.add_argument("--max-train", type=int, default=None, help="use at most this many training images")
+    ap.add_argument("--max-val", type=int, default=None)
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--work-dir", default="build/bench_encoders")
+    ap.add_argument("--out", default="benchmarks/results/bench_encoders.md")
+    args = ap.parse_args(argv)
+
+    lines = ["# FPN encoders on a 2-core CPU", "",
+             f"python {platform.python_version()}, torch threads {args.threads}, "
+             f"load average at start {os.getloadavg()[0]:.2f}, cores {os.cpu_count()}", ""]
+    end_note = lambda: f"load average at end {os.getloadavg()[0]:.2f}"  # noqa: E731
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not args.skip_speed:
+        print("speed ...", flush=True)
+        sp = speed(args.encoders, args.crops, args.batch, args.repeat, args.threads, args.warmup)
+        sp.to_csv(out.with_name(out.stem + "_speed.csv"), index=False)
+        lines += ["## Speed (random weights; medians; batch %d; CPU = process time summed over threads)" % args.batch, "", sp.to_markdown(index=False), ""]
+        print(sp.to_markdown(index=False), flush=True)
+    if not args.skip_quality:
+        overrides = {}
+        if args.epochs:
+            overrides["epochs"] = args.epochs
+        if args.steps_per_epoch:
+            overrides["steps_per_epoch"] = args.steps_per_epoch
+        cfg = TrainConfig(num_threads=args.threads, **overrides)
+        if args.data and Path(args.data).is_dir():
+            train_images, val_images = synthetic_data(args.data, args.max_train, args.max_val)
+            source = f"synthetic INbreast-format data {args.data}"
+        else:
+            train_images, val_images = builtin_data()
+            source = "built-in noisy dot images"
+        print(f"quality: {len(train_images)} train / {len(val_images)} val images from {source}", flush=True)
+        variants = [("tu-efficientnet_lite0", True), ("tu-efficientnet_lite0", False)]
+        variants += [(e, False) for e in args.quality_encoders if e != "tu-efficientnet_lite0"]
+        if args.variants is not None:
+            variants = [(v.split(":")[0], v.split(":")[1] == "imagenet") for v in args.variants]
+        q = quality(variants, train_images, val_images, cfg, args.work_dir)
+        q.to_csv(out.with_name(out.stem + "_quality.csv"), index=False)
+        budget = {k: v for k, v in cfg.to_dict().items()
+                  if k in ("epochs", "steps_per_epoch", "batch_size", "patch", "stride", "crop", "lr",
+                           "max_val_patches", "bn_recalibration_batches", "xi", "alpha", "p_thr")}
+        lines += ["## Validation quality after one identical short budget", "",
+                  f"Data: {len(train_images)} training / {len(val_images)} validation images, {source}.",
+                  f"Budget: {budget}.", "", q.to_markdown(index=False), ""]
+        print(q.to_markdown(index=False), flush=True)
+    lines += [end_note(), ""]
+    out.write_text("\n".join(lines) + "\n")
+    print(f"written {out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.exit(main())
