@@ -76,3 +76,23 @@ def atomic_path(path):
 def default_rng(seed):
     """A NumPy Generator from an int seed, a Generator (returned as is) or None."""
     return np.random.default_rng(seed)
+
+
+def save_weights(path, model, settings, *, json_default=None):
+    """Save ``model.state_dict()`` to `path` and `settings` to ``path.with_suffix('.json')``.
+
+    Both files are written atomically; no model object is pickled, so a checkpoint is loaded
+    by rebuilding the model from the JSON and ``torch.load(path, weights_only=True)``.
+    """
+    import json
+
+    import torch
+
+    path = Path(path)
+    text = json.dumps(settings, indent=2, sort_keys=True, default=json_default)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    with atomic_path(path.with_suffix(".json")) as tmp:
+        tmp.write_text(text + "\n")
+    return path

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._utils import atomic_path
+from ._utils import save_weights
 
 __all__ = [
     "ENCODERS",
@@ -422,13 +422,7 @@ def save_checkpoint(path, model, settings):
         raise ValueError(f"{path}: settings must contain 'encoder', got keys {sorted(settings)}")
     _check_encoder(settings["encoder"])
     settings.setdefault("decoder_dropout", 0.2)
-    text = json.dumps(settings, indent=2, sort_keys=True, default=_json_default)
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-    with atomic_path(path.with_suffix(".json")) as tmp:
-        tmp.write_text(text + "\n")
-    return path
+    return save_weights(path, model, settings, json_default=_json_default)
 
 
 def load_checkpoint(path):

@@ -29,7 +29,7 @@ from skimage.morphology import disk
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._utils import atomic_path, check_image, default_rng
+from .._utils import check_image, default_rng, save_weights
 from ..metrics import eligibility_pairs
 from ..scale_space import dog_peaks
 
@@ -446,13 +446,7 @@ def save_context_net(path, model):
     """Save a :class:`ContextNet` as ``state_dict`` (``.pt``) plus JSON settings (``.json``)."""
     path = Path(path)
     settings = dict(model.config, candidate_kw=getattr(model, "candidate_kw", {}))
-    text = json.dumps(settings, indent=2, sort_keys=True)
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-    with atomic_path(path.with_suffix(".json")) as tmp:
-        tmp.write_text(text + "\n")
-    return path
+    return save_weights(path, model, settings)
 
 
 def load_context_net(path):
