@@ -336,7 +336,7 @@ def build_book(*, only=None, force=False, html=True, strict=True):
 
     Returns the list of run records.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     names = book_notebooks()
     if only:

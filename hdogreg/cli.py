@@ -180,7 +180,7 @@ def segment_files(paths, out_dir, model, params, *, pixel_spacing=None, progress
     -------
     n_failed : int
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from hdogreg.pipeline import segment_mammogram
 

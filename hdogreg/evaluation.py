@@ -549,7 +549,7 @@ def _pmap_cache_dir(cache):
 
 def _iter_inputs(model, images, params, cache, progress, desc):
     """Yield (mammogram, hdog labels, breast, pmap inside the fusion region) per image."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .pipeline import fusion_region
 
@@ -610,7 +610,7 @@ def ciecholewski_split(images, *, progress=True, **kwargs):
     `kwargs` go to :func:`hdogreg.baselines.ciecholewski.ciecholewski_segment`; the breast
     mask (:func:`hdogreg.breast.breast_mask`) bounds it.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .baselines.ciecholewski import ciecholewski_segment
     from .breast import breast_mask
@@ -628,7 +628,7 @@ def ciecholewski_split(images, *, progress=True, **kwargs):
 
 def wang_yang_split(model, images, *, progress=True):
     """Wang & Yang detections (candidate disks with MC probabilities) as :class:`ImageScores`."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .baselines.wang_yang import wang_yang_detect
     from .breast import breast_mask

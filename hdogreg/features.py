@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from skimage.measure import label as _label
 from skimage.measure import regionprops, regionprops_table
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 __all__ = [
     "REGIONAL_FEATURES",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from hdogreg._utils import check_image
 

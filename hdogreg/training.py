@@ -771,7 +771,7 @@ def train(config, train_images, val_images, out_dir, *, resume=True, progress=Tr
     for the duration of the call and restored afterwards; data loading is in-process.
     """
     import torch
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     out_dir = Path(out_dir)
     val_images = [] if val_images is None else val_images

@@ -27,7 +27,7 @@ import torch
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .._utils import check_image, default_rng, save_weights
 from ..metrics import eligibility_pairs

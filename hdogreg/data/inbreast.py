@@ -247,7 +247,7 @@ class InbreastDataset:
 
     def iter_images(self, split=None, *, progress=None):
         """Yield Mammograms one at a time (tqdm bar; ``progress=False`` silences it)."""
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         ids = self.file_ids(split)
         for fid in tqdm(ids, desc="images", disable=None if progress is None else not progress):

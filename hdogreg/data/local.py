@@ -101,7 +101,7 @@ class LocalDataset:
         return mg
 
     def iter_images(self, split=None, *, progress=None):
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         for fid in tqdm(self.file_ids(split), desc="images", disable=None if progress is None else not progress):
             yield self.load(fid)

@@ -915,7 +915,7 @@ def _gen_case_roi(args):
 
 
 def _map(fn, items, jobs, desc, progress):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     disable = None if progress is None else not progress
     if jobs and jobs > 1:

@@ -1,0 +1,98 @@
+"""Every notebook executes with small parameters, and the book builds strictly from them."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+from hdogreg import book
+
+ROOT = book.ROOT
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
+SMOKE = yaml.safe_load((ROOT / "tests" / "notebook_params.yml").read_text()) or {}
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "synth"
+    subprocess.run([sys.executable, "-m", "hdogreg.data", "synth", "--out", str(out),
+                    "--seed", "0", "--preset", "tiny"], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def executed(tmp_path_factory, tiny_data):
+    """Run every notebook once into a temporary build folder; keep the failures."""
+    build = tmp_path_factory.mktemp("build")
+    saved = {k: os.environ.get(k) for k in ("HDOGREG_BUILD", "HDOGREG_RESULTS", "HDOGREG_MODELS")}
+    os.environ["HDOGREG_BUILD"] = str(build)
+    os.environ.pop("HDOGREG_RESULTS", None)
+    os.environ.pop("HDOGREG_MODELS", None)
+    runs = {}
+    try:
+        for name in NOTEBOOKS:
+            params = dict(SMOKE.get(name) or {})
+            defaults = book._default_parameters(jupytext.read(ROOT / "notebooks" / f"{name}.py"))
+            if "data_dir" in defaults:
+                params.setdefault("data_dir", str(tiny_data))
+            try:
+                runs[name] = book.run_notebook(name, params, force=True, timeout=900)
+            except Exception as exc:  # reported by the test of that notebook
+                runs[name] = exc
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return build, runs
+
+
+def test_every_notebook_is_in_the_toc():
+    assert sorted(book.book_notebooks()) == NOTEBOOKS
+
+
+def test_every_notebook_has_smoke_parameters_listed():
+    assert set(SMOKE) <= set(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_executes(executed, name):
+    build, runs = executed
+    run = runs[name]
+    if isinstance(run, Exception):
+        pytest.fail(f"{name} failed: {str(run)[-3000:]}")
+    assert (build / "notebooks" / f"{name}.ipynb").is_file()
+    if name.startswith(("fig", "table")):
+        assert (build / "results" / f"{name}.csv").is_file(), "figure/table notebooks save their numbers"
+
+
+def test_book_builds_strictly_and_offline(executed, tmp_path):
+    build, runs = executed
+    failed = [n for n, r in runs.items() if isinstance(r, Exception)]
+    if failed:
+        pytest.skip(f"notebooks failed: {failed}")
+    site = tmp_path / "site"
+    site.mkdir()
+    for f in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / f, site / f)
+    shutil.copytree(ROOT / "book", site / "book", ignore=shutil.ignore_patterns("reproducing.md"))
+    shutil.copytree(build / "notebooks", site / "build" / "notebooks")
+    book.write_reproducing_page([runs[n] for n in book.book_notebooks()], site / "book" / "reproducing.md")
+    jb = Path(sys.executable).parent / "jupyter-book"
+    proc = subprocess.run([str(jb), "build", str(site), "-W", "-n", "--keep-going"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    html = site / "_build" / "html"
+    assert (html / "index.html").is_file()
+    for name in NOTEBOOKS:
+        page = (html / "build" / "notebooks" / f"{name}.html").read_text()
+        assert "<img" in page, f"{name} shows no figure"
+        # Offline: no script or stylesheet is loaded from the internet; MathJax is local.
+        assert 'src="http' not in page and "cdn.jsdelivr" not in page
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
