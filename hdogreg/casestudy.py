@@ -55,6 +55,7 @@ __all__ = [
     "threshold_sweep",
     "results_table",
     "roc_table",
+    "chosen_tables",
     "paper_comparison",
     "SEGMENTATION_METHODS",
     "roi_proximity",
@@ -677,6 +678,35 @@ def results_table(results):
     if not frames:
         return pd.DataFrame(columns=["method", "metric", "mean", "sd"])
     return pd.concat(frames, ignore_index=True)[["method", "metric", "mean", "sd"]]
+
+
+def chosen_tables(features, sweep=None, *, p_thr):
+    """Each method's feature table at its chosen map threshold.
+
+    Parameters
+    ----------
+    features : dict
+        Output of :func:`casestudy_features`: method name -> table, plus ``(method, p_thr)`` ->
+        table for the thresholds of a sweep.
+    sweep : pandas.DataFrame, optional
+        Output of :func:`threshold_sweep`; its ``best`` rows give the threshold of each swept
+        method. None: no tuning, every method keeps its untuned table.
+    p_thr : float
+        The untuned threshold (reported for the swept methods when `sweep` is None).
+
+    Returns
+    -------
+    chosen : dict
+        Method -> map threshold used (``"ours"`` and ``"fpn"``).
+    tables : dict
+        Method name -> feature table, one per segmentation method.
+    """
+    tables = {m: t for m, t in features.items() if isinstance(m, str)}
+    if sweep is None:
+        return {"ours": p_thr, "fpn": p_thr}, tables
+    chosen = sweep[sweep.best].set_index("method")["p_thr"].to_dict()
+    tables.update({m: features[(m, t)] for m, t in chosen.items()})
+    return chosen, tables
 
 
 def paper_comparison(table, paper=PAPER_TABLE4):

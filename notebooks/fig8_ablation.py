@@ -64,7 +64,7 @@ from hdogreg.book import build_dir, save_results
 from hdogreg.casestudy import (PAPER_FIG8_AUC, SEGMENTATION_METHODS, casestudy_features,
                                cross_validate, feature_importance, load_roi, make_classifier,
                                paper_comparison, results_table, roc_table, roi_segmentations,
-                               threshold_sweep)
+                               chosen_tables, threshold_sweep)
 from hdogreg.data import read_casestudy_cohort
 from hdogreg.evaluation import default_model
 from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
@@ -100,16 +100,10 @@ print(f"FPN {settings['encoder']} from {checkpoint}; features in "
 y = cohort["label"].to_numpy()
 groups = cohort["patient_id"].to_numpy()
 classifier = partial(make_classifier, **xgb_settings)  # classifier(seed) -> pipeline
-if tune_thresholds:
-    sweep = threshold_sweep(features, y, groups, seed=seed, n_splits=n_splits,
-                            classifier=classifier, progress=False)
-    chosen = sweep[sweep.best].set_index("method")["p_thr"].to_dict()
-    tables = {"hdog": features["hdog"], "fpn": features[("fpn", chosen["fpn"])],
-              "ours": features[("ours", chosen["ours"])]}
-else:
-    sweep = None
-    chosen = {"ours": params.p_thr, "fpn": params.p_thr}
-    tables = {"hdog": features["hdog"], "fpn": features["fpn"], "ours": features["ours"]}
+sweep = (threshold_sweep(features, y, groups, seed=seed, n_splits=n_splits,
+                         classifier=classifier, progress=False) if tune_thresholds else None)
+chosen, tables = chosen_tables(features, sweep, p_thr=params.p_thr)
+tables = {m: tables[m] for m in ("hdog", "fpn", "ours")}  # the ablation of Fig. 8
 params = params.replace(p_thr=chosen["ours"])
 print(f"combined: p_thr = {chosen['ours']:.3g}; FPN only: threshold = {chosen['fpn']:.3g}")
 sweep

@@ -77,7 +77,7 @@ from hdogreg.book import build_dir, save_results
 from hdogreg.casestudy import (PAPER_TABLE4, SEGMENTATION_METHODS, casestudy_features,
                                cross_validate, feature_importance, load_roi, make_classifier,
                                paper_comparison, results_table, roc_table, roi_segmentations,
-                               threshold_sweep)
+                               chosen_tables, threshold_sweep)
 from hdogreg.data import read_casestudy_cohort
 from hdogreg.evaluation import default_model
 from hdogreg.features import FEATURE_UNITS
@@ -149,7 +149,6 @@ classifier = partial(make_classifier, **xgb_settings)  # classifier(seed) -> pip
 if tune_thresholds:
     sweep = threshold_sweep(features, y, groups, seed=seed, n_splits=n_splits,
                             classifier=classifier, progress=False)
-    chosen = sweep[sweep.best].set_index("method")["p_thr"].to_dict()
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     for method, sub in sweep.groupby("method"):
         ax.errorbar(sub.p_thr, sub.auc_mean, yerr=sub.auc_sd, marker="o", capsize=3,
@@ -161,10 +160,9 @@ if tune_thresholds:
     plt.show()
 else:
     sweep = None
-    chosen = {"ours": params.p_thr, "fpn": params.p_thr}
+chosen, tables = chosen_tables(features, sweep, p_thr=params.p_thr)
+tables = {m: tables[m] for m in ("ours", "ciecholewski")}  # Table 4 compares these two
 params = params.replace(p_thr=chosen["ours"])
-tables = {"ours": features[("ours", chosen["ours"])] if tune_thresholds else features["ours"],
-          "ciecholewski": features["ciecholewski"]}
 print(f"our method: p_thr = {chosen['ours']:.3g}")
 display(sweep)
 pd.DataFrame({

@@ -643,3 +643,17 @@ def test_threshold_sweep_picks_the_informative_threshold():
     assert ours[0.5] > 0.75 and ours[0.1] < ours[0.5]
     with pytest.raises(ValueError, match="p_thrs"):
         threshold_sweep({"ours": X}, y, patient)
+
+
+def test_chosen_tables_take_the_best_sweep_threshold():
+    from hdogreg.casestudy import chosen_tables
+
+    a, b, c, h = (pd.DataFrame({"f": [i]}) for i in range(4))
+    features = {"ours": a, ("ours", 0.1): b, ("ours", 0.5): c, "fpn": a, ("fpn", 0.2): b, "hdog": h}
+    sweep = pd.DataFrame({"method": ["fpn", "ours", "ours"], "p_thr": [0.2, 0.1, 0.5],
+                          "best": [True, False, True]})
+    chosen, tables = chosen_tables(features, sweep, p_thr=0.01)
+    assert chosen == {"fpn": 0.2, "ours": 0.5}
+    assert tables["ours"] is c and tables["fpn"] is b and tables["hdog"] is h
+    chosen, tables = chosen_tables(features, None, p_thr=0.01)
+    assert chosen == {"ours": 0.01, "fpn": 0.01} and tables["ours"] is a
