@@ -1,16 +1,16 @@
-"""Benchmark of the FPN encoders for a 2-core CPU: speed and validation quality.
+"""Benchmark of the FPN encoders and decoder widths for a 2-core CPU: speed and validation quality.
 
-Measures, for each candidate encoder of :data:`hdogreg.regression.ENCODERS`:
+A *variant* is ``ENCODER:INIT:PYRAMIDxSEGMENTATION``, e.g. ``tu-efficientnet_lite0:imagenet:128x64``
+(an encoder of :data:`hdogreg.regression.ENCODERS`, ``imagenet`` or ``random`` start, FPN decoder
+channels; ``256x128`` is smp's default used by the paper). Measures, for each variant:
 
 * the time of one training step (Adam, soft Dice, batch 8) at crop 320 (the paper) and 256;
-* the forward time per megapixel in evaluation mode (a 1024 x 1024 input);
+* the forward time per megapixel in evaluation mode (a 1024 x 1024 input, channels-last as in
+  :func:`hdogreg.inference.predict_proximity`);
 
 and, with one identical short training budget (:class:`hdogreg.training.TrainConfig` defaults
-unless overridden) on the synthetic INbreast-format benchmark, the validation IoU per patch and
-soft Dice loss of
-
-* EfficientNet-Lite0 from the offline ImageNet weights vs. from random initialisation,
-* the other encoders from random initialisation (``--quality-encoders``).
+unless overridden) on the synthetic INbreast-format benchmark, the best validation IoU per patch
+and the validation soft Dice loss (``--quality-variants``).
 
 Run from the repository root::
 
@@ -35,6 +35,39 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model configuration of the benchmark."""
+
+    encoder: str
+    pretrained: bool
+    decoder_channels: tuple
+
+    @classmethod
+    def parse(cls, text):
+        """``ENCODER:imagenet|random[:PxS]`` (decoder channels default to the CPU default)."""
+        from hdogreg.regression import DEFAULT_DECODER_CHANNELS
+
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or parts[1] not in ("imagenet", "random"):
+            raise argparse.ArgumentTypeError(f"variant must be ENCODER:imagenet|random[:PxS], got {text!r}")
+        channels = DEFAULT_DECODER_CHANNELS
+        if len(parts) == 3:
+            try:
+                channels = tuple(int(c) for c in parts[2].split("x"))
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"decoder channels must be PxS, got {parts[2]!r}") from None
+        return cls(parts[0], parts[1] == "imagenet", channels)
+
+    @property
+    def name(self):
+        return f"{self.encoder}:{'imagenet' if self.pretrained else 'random'}:{self.decoder_channels[0]}x{self.decoder_channels[1]}"
+
+    def columns(self):
+        return {"encoder": self.encoder, "init": "imagenet" if self.pretrained else "random",
+                "decoder": f"{self.decoder_channels[0]}x{self.decoder_channels[1]}"}
 
 
 @dataclass
@@ -100,7 +133,7 @@ def _median_time(fn, repeat, warmup=1):
     return float(np.median(wall)), float(np.median(cpu))
 
 
-def speed(encoders, crops, batch, repeat, threads, warmup=1):
+def speed(variants, crops, batch, repeat, threads, warmup=1):
     import torch
 
     from hdogreg.regression import build_model
@@ -108,12 +141,16 @@ def speed(encoders, crops, batch, repeat, threads, warmup=1):
 
     torch.set_num_threads(threads)
     rows = []
-    for enc in encoders:
+    seen = set()
+    for v in variants:
+        if (v.encoder, v.decoder_channels) in seen:  # the start does not change the time
+            continue
+        seen.add((v.encoder, v.decoder_channels))
         torch.manual_seed(0)
-        model = build_model(enc, pretrained=False)
+        model = build_model(v.encoder, pretrained=False, decoder_channels=v.decoder_channels)
         n_params = sum(p.numel() for p in model.parameters()) / 1e6
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-        row = {"encoder": enc, "params_M": round(n_params, 2)}
+        row = {"encoder": v.encoder, "decoder": v.columns()["decoder"], "params_M": round(n_params, 2)}
         for crop in crops:
             x = torch.rand(batch, 1, crop, crop)
             y = (torch.rand(batch, 1, crop, crop) > 0.98).float()
@@ -128,15 +165,15 @@ def speed(encoders, crops, batch, repeat, threads, warmup=1):
             wall, cpu = _median_time(step, repeat, warmup)
             row[f"step_wall_s_c{crop}"] = round(wall, 2)
             row[f"step_cpu_s_c{crop}"] = round(cpu, 2)
-            print(f"  {enc}: train step batch {batch} crop {crop}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
-        model.eval()
-        x = torch.rand(1, 1, 1024, 1024)
-        with torch.no_grad():
+            print(f"  {v.encoder} {row['decoder']}: train step batch {batch} crop {crop}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
+        model.eval().to(memory_format=torch.channels_last)
+        x = torch.rand(1, 1, 1024, 1024).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
             wall, cpu = _median_time(lambda: model(x), repeat, warmup)
         mp = 1024 * 1024 / 1e6
         row["forward_wall_s_per_MP"] = round(wall / mp, 2)
         row["forward_cpu_s_per_MP"] = round(cpu / mp, 2)
-        print(f"  {enc}: forward {wall / mp:.2f} s/MP wall, {cpu / mp:.2f} s/MP CPU", flush=True)
+        print(f"  {v.encoder} {row['decoder']}: forward {wall / mp:.2f} s/MP wall, {cpu / mp:.2f} s/MP CPU", flush=True)
         rows.append(row)
         del model, opt
     return pd.DataFrame(rows)
@@ -146,15 +183,15 @@ def quality(variants, train_images, val_images, config, work_dir):
     from hdogreg.training import train
 
     rows = []
-    for enc, pretrained in variants:
-        cfg = config.replace(encoder=enc, pretrained=pretrained)
+    for v in variants:
+        cfg = config.replace(encoder=v.encoder, pretrained=v.pretrained, decoder_channels=v.decoder_channels)
         t0, c0 = time.perf_counter(), time.process_time()
-        res = train(cfg, train_images, val_images, Path(work_dir) / f"{enc}-{'imagenet' if pretrained else 'random'}",
+        res = train(cfg, train_images, val_images, Path(work_dir) / v.name.replace(":", "-"),
                     resume=False, progress=True)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         h = res.history
         best = h.loc[h.val_iou.idxmax()]
-        rows.append({"encoder": enc, "init": "imagenet" if pretrained else "random",
+        rows.append({**v.columns(),
                      "best_val_iou": round(float(best.val_iou), 4), "best_epoch": int(best.epoch),
                      "final_val_iou": round(float(h.val_iou.iloc[-1]), 4),
                      "final_val_dice_loss": round(float(h.val_loss.iloc[-1]), 4),
@@ -168,17 +205,17 @@ def quality(variants, train_images, val_images, config, work_dir):
 
 
 def main(argv=None):
-    from hdogreg.regression import ENCODERS
     from hdogreg.training import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="INbreast-format folder (python -m hdogreg.data synth)")
-    ap.add_argument("--encoders", nargs="+", default=["tu-efficientnet_lite0", "resnet18", "inceptionv4"],
-                    choices=list(ENCODERS))
-    ap.add_argument("--quality-encoders", nargs="*", default=["resnet18"],
-                    help="encoders trained from random init besides EfficientNet-Lite0 (imagenet and random)")
-    ap.add_argument("--variants", nargs="*", default=None,
-                    help="explicit quality runs as encoder:imagenet|random (overrides --quality-encoders)")
+    ap.add_argument("--speed-variants", nargs="+", type=Variant.parse, default=[Variant.parse(v) for v in (
+        "tu-efficientnet_lite0:random:128x64", "tu-efficientnet_lite0:random:256x128",
+        "resnet18:random:128x64", "inceptionv4:random:256x128")], help="variants timed")
+    ap.add_argument("--quality-variants", nargs="*", type=Variant.parse, default=[Variant.parse(v) for v in (
+        "tu-efficientnet_lite0:imagenet:128x64", "tu-efficientnet_lite0:random:128x64",
+        "tu-efficientnet_lite0:imagenet:256x128", "resnet18:random:128x64")],
+        help="variants trained with the same budget (inceptionv4:random:256x128 = the paper's network)")
     ap.add_argument("--crops", nargs="+", type=int, default=[320, 256])
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=2)
@@ -186,6 +223,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=None, help="override TrainConfig().epochs")
     ap.add_argument("--steps-per-epoch", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=None, help="override TrainConfig().lr")
     ap.add_argument("--max-train", type=int, default=None, help="use at most this many training images")
     ap.add_argument("--max-val", type=int, default=None)
     ap.add_argument("--skip-speed", action="store_true")
@@ -194,24 +232,23 @@ def main(argv=None):
     ap.add_argument("--out", default="benchmarks/results/bench_encoders.md")
     args = ap.parse_args(argv)
 
-    lines = ["# FPN encoders on a 2-core CPU", "",
+    lines = ["# FPN encoders and decoder widths on a 2-core CPU", "",
+             f"Written by `benchmarks/bench_encoders.py {' '.join(argv if argv is not None else sys.argv[1:])}`.",
              f"python {platform.python_version()}, torch threads {args.threads}, "
              f"load average at start {os.getloadavg()[0]:.2f}, cores {os.cpu_count()}", ""]
-    end_note = lambda: f"load average at end {os.getloadavg()[0]:.2f}"  # noqa: E731
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.skip_speed:
         print("speed ...", flush=True)
-        sp = speed(args.encoders, args.crops, args.batch, args.repeat, args.threads, args.warmup)
+        sp = speed(args.speed_variants, args.crops, args.batch, args.repeat, args.threads, args.warmup)
         sp.to_csv(out.with_name(out.stem + "_speed.csv"), index=False)
-        lines += ["## Speed (random weights; medians; batch %d; CPU = process time summed over threads)" % args.batch, "", sp.to_markdown(index=False), ""]
+        lines += [f"## Speed (random weights; medians of {args.repeat}; batch {args.batch}; "
+                  "CPU = process time summed over threads)", "", sp.to_markdown(index=False), "",
+                  f"load average after the speed runs {os.getloadavg()[0]:.2f}", ""]
         print(sp.to_markdown(index=False), flush=True)
-    if not args.skip_quality:
-        overrides = {}
-        if args.epochs:
-            overrides["epochs"] = args.epochs
-        if args.steps_per_epoch:
-            overrides["steps_per_epoch"] = args.steps_per_epoch
+    if not args.skip_quality and args.quality_variants:
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("steps_per_epoch", args.steps_per_epoch),
+                                       ("lr", args.lr)) if v is not None}
         cfg = TrainConfig(num_threads=args.threads, **overrides)
         if args.data and Path(args.data).is_dir():
             train_images, val_images = synthetic_data(args.data, args.max_train, args.max_val)
@@ -220,20 +257,18 @@ def main(argv=None):
             train_images, val_images = builtin_data()
             source = "built-in noisy dot images"
         print(f"quality: {len(train_images)} train / {len(val_images)} val images from {source}", flush=True)
-        variants = [("tu-efficientnet_lite0", True), ("tu-efficientnet_lite0", False)]
-        variants += [(e, False) for e in args.quality_encoders if e != "tu-efficientnet_lite0"]
-        if args.variants is not None:
-            variants = [(v.split(":")[0], v.split(":")[1] == "imagenet") for v in args.variants]
-        q = quality(variants, train_images, val_images, cfg, args.work_dir)
+        q = quality(args.quality_variants, train_images, val_images, cfg, args.work_dir)
         q.to_csv(out.with_name(out.stem + "_quality.csv"), index=False)
         budget = {k: v for k, v in cfg.to_dict().items()
                   if k in ("epochs", "steps_per_epoch", "batch_size", "patch", "stride", "crop", "lr",
                            "max_val_patches", "bn_recalibration_batches", "xi", "alpha", "p_thr")}
         lines += ["## Validation quality after one identical short budget", "",
                   f"Data: {len(train_images)} training / {len(val_images)} validation images, {source}.",
-                  f"Budget: {budget}.", "", q.to_markdown(index=False), ""]
+                  f"Budget: {budget}.",
+                  "IoU per patch: (prediction >= p_thr) vs (target > 0), best epoch; "
+                  "soft Dice loss (Eq. 10) of the last epoch.", "", q.to_markdown(index=False), ""]
         print(q.to_markdown(index=False), flush=True)
-    lines += [end_note(), ""]
+    lines += [f"load average at end {os.getloadavg()[0]:.2f}", ""]
     out.write_text("\n".join(lines) + "\n")
     print(f"written {out}", flush=True)
     return 0

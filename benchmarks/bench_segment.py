@@ -76,7 +76,7 @@ def main(argv=None):
     parser.add_argument("--cols", type=int, default=3328)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--window", type=int, default=None, help="default: SegmentParams")
-    parser.add_argument("--stride", type=int, default=None, help="default: SegmentParams")
+    parser.add_argument("--stride", type=int, default=None, help="default: that of hdogreg segment")
     parser.add_argument("--batch-size", type=int, default=None, help="default: SegmentParams")
     parser.add_argument("--encoders", nargs="*", default=None,
                         help="encoders for the inference timing (default: the default encoder "
@@ -86,13 +86,14 @@ def main(argv=None):
 
     import torch
 
+    from hdogreg.cli import DEFAULT_STRIDE
     from hdogreg.pipeline import SegmentParams
     from hdogreg.regression import DEFAULT_ENCODER, build_model, save_checkpoint
 
     torch.set_num_threads(args.threads)
     defaults = SegmentParams()
     window = args.window or defaults.window
-    stride = args.stride or defaults.stride
+    stride = args.stride or DEFAULT_STRIDE
     batch = args.batch_size or defaults.batch_size
     encoders = args.encoders if args.encoders is not None else [DEFAULT_ENCODER, "inceptionv4"]
 

@@ -228,6 +228,11 @@ def _positive_int(text):
     return value
 
 
+#: Inference stride of ``hdogreg segment``: 384 (a quarter overlap) computes 0.55 times the
+#: windows of the authors' 256 on a full-field image (``benchmarks/bench_segment.py``).
+DEFAULT_STRIDE = 384
+
+
 def _parser():
     from hdogreg import __version__
 
@@ -255,9 +260,9 @@ def _parser():
     seg.add_argument("--o-thr", type=float, default=0.3, metavar="O",
                      help="overlap threshold of the fusion (default 0.3)")
     seg.add_argument("--window", type=_positive_int, default=512, help="inference window (px)")
-    seg.add_argument("--stride", type=_positive_int, default=384,
-                     help="inference stride (px); default 384 for speed on a CPU (the paper's "
-                          "evaluation uses 256; Hann blending leaves no seams at either)")
+    seg.add_argument("--stride", type=_positive_int, default=DEFAULT_STRIDE,
+                     help=f"inference stride (px); default {DEFAULT_STRIDE} for speed on a CPU (the "
+                          "paper's evaluation uses 256; Hann blending leaves no seams at either)")
     seg.add_argument("--batch-size", type=_positive_int, default=4, help="windows per batch")
     seg.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     return parser

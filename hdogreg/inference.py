@@ -105,7 +105,7 @@ def _model_device(model):
 
 
 def predict_proximity(model, image, *, window=512, stride=256, batch_size=4, mask=None,
-                      progress=True):
+                      progress=True, channels_last=True):
     """Predict the proximity map of a full-field image with overlapping windows.
 
     Parameters
@@ -128,6 +128,10 @@ def predict_proximity(model, image, *, window=512, stride=256, batch_size=4, mas
         a pixel of the mask are not computed, and the output is 0 outside the mask.
     progress : bool, optional
         Show a progress bar over the batches.
+    channels_last : bool, optional
+        Run the network in PyTorch's channels-last memory format (the weights are restrided
+        for the call and restored afterwards). Same values up to float rounding; on 2 CPU cores
+        about 15 % faster for the FPN (``benchmarks/bench_segment.py``).
 
     Returns
     -------
@@ -189,6 +193,9 @@ def predict_proximity(model, image, *, window=512, stride=256, batch_size=4, mas
     device = _model_device(model)
     was_training = model.training
     model.eval()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    if channels_last:
+        model.to(memory_format=fmt)
     n_batches = math.ceil(len(starts) / batch_size)
     try:
         with torch.inference_mode():
@@ -196,7 +203,7 @@ def predict_proximity(model, image, *, window=512, stride=256, batch_size=4, mas
                           disable=None if progress else True, leave=False):
                 chunk = starts[b * batch_size:(b + 1) * batch_size]
                 batch = np.stack([padded[r:r + window, c:c + window] for r, c in chunk])
-                x = torch.from_numpy(batch[:, None]).to(device)
+                x = torch.from_numpy(batch[:, None]).to(device).contiguous(memory_format=fmt)
                 y = model(x)
                 if tuple(y.shape) != tuple(x.shape):
                     raise ValueError(f"model output shape {tuple(y.shape)} differs from its "
@@ -207,6 +214,8 @@ def predict_proximity(model, image, *, window=512, stride=256, batch_size=4, mas
                     wsum[r:r + window, c:c + window] += weights
     finally:
         model.train(was_training)
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)
 
     out = np.zeros((prows, pcols), np.float32)
     np.divide(acc, wsum, out=out, where=wsum > 0)

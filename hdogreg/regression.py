@@ -21,6 +21,12 @@ The encoder is a parameter chosen from :data:`ENCODERS`:
 ``resnet18``
     A light torchvision-style candidate measured in the benchmark (random initialisation only).
 
+The decoder width is a parameter too (``decoder_channels``: FPN pyramid and segmentation
+channels). The paper used smp's default FPN, ``(256, 128)`` (:data:`PAPER_DECODER_CHANNELS`). On
+a CPU the decoder then costs as much as the EfficientNet-Lite0 encoder, so the default is half as
+wide, ``(128, 64)`` (:data:`DEFAULT_DECODER_CHANNELS`), which almost halves the forward time per
+megapixel (``benchmarks/bench_encoders.py``).
+
 Input sides must be multiples of 32 (the FPN's output stride); :func:`pad_to_multiple` pads an
 image or a batch and returns the slices that crop the output back.
 
@@ -42,7 +48,11 @@ __all__ = [
     "ENCODERS",
     "DEFAULT_ENCODER",
     "OUTPUT_STRIDE",
+    "DEFAULT_DECODER_CHANNELS",
+    "PAPER_DECODER_CHANNELS",
     "build_model",
+    "decoder_channels",
+    "model_settings",
     "pad_to_multiple",
     "efficientnet_lite0_weights_path",
     "load_efficientnet_lite0_imagenet",
@@ -78,13 +88,33 @@ ENCODERS = {
 #: Chosen by measurement on 2 CPU cores (benchmarks/bench_encoders.py).
 DEFAULT_ENCODER = "tu-efficientnet_lite0"
 
+#: smp's FPN default ``(pyramid, segmentation)`` channels, used by the paper and its code.
+PAPER_DECODER_CHANNELS = (256, 128)
+
+#: The CPU default: half as wide (about half the forward time per megapixel on 2 cores).
+DEFAULT_DECODER_CHANNELS = (128, 64)
+
+
+def _check_decoder_channels(channels):
+    try:
+        pyramid, segmentation = (int(c) for c in channels)
+    except (TypeError, ValueError):
+        raise ValueError(f"decoder_channels must be a pair of positive integers, got {channels!r}") from None
+    if pyramid < 1 or segmentation < 1 or tuple(channels) != (pyramid, segmentation):
+        raise ValueError(f"decoder_channels must be a pair of positive integers, got {channels!r}")
+    if segmentation % 32:
+        # smp's segmentation blocks use GroupNorm with 32 groups
+        raise ValueError(f"decoder_channels: the segmentation channels must be a multiple of 32, got {segmentation}")
+    return pyramid, segmentation
+
 
 def _check_encoder(encoder):
     if encoder not in ENCODERS:
         raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, got {encoder!r}")
 
 
-def build_model(encoder=DEFAULT_ENCODER, *, pretrained=True, weights_path=None, decoder_dropout=0.2):
+def build_model(encoder=DEFAULT_ENCODER, *, pretrained=True, weights_path=None, decoder_dropout=0.2,
+                decoder_channels=DEFAULT_DECODER_CHANNELS):
     """Build the FPN regression model of Fig. 3 with one input and one sigmoid output channel.
 
     Parameters
@@ -101,6 +131,10 @@ def build_model(encoder=DEFAULT_ENCODER, *, pretrained=True, weights_path=None, 
         ``pretrained=True``.
     decoder_dropout : float, optional
         Dropout of the FPN decoder (smp's default 0.2, as in the authors' code).
+    decoder_channels : pair of int, optional
+        ``(pyramid, segmentation)`` channels of the FPN decoder: :data:`DEFAULT_DECODER_CHANNELS`
+        for the CPU, :data:`PAPER_DECODER_CHANNELS` for the paper's network. The segmentation
+        channels must be a multiple of 32 (smp normalises them with 32 groups).
 
     Returns
     -------
@@ -126,6 +160,7 @@ def build_model(encoder=DEFAULT_ENCODER, *, pretrained=True, weights_path=None, 
     _check_encoder(encoder)
     if not 0 <= decoder_dropout < 1:
         raise ValueError(f"decoder_dropout must be in [0, 1), got {decoder_dropout}")
+    pyramid, segmentation = _check_decoder_channels(decoder_channels)
     source = ENCODERS[encoder]["offline_weights"]
     if pretrained and weights_path is None and source is None:
         raise ValueError(
@@ -139,6 +174,8 @@ def build_model(encoder=DEFAULT_ENCODER, *, pretrained=True, weights_path=None, 
         classes=1,
         activation="sigmoid",
         decoder_dropout=float(decoder_dropout),
+        decoder_pyramid_channels=pyramid,
+        decoder_segmentation_channels=segmentation,
     )
     if weights_path is not None:
         load_encoder_weights(model.encoder, weights_path)
@@ -396,6 +433,30 @@ def _json_default(obj):
     raise TypeError(f"setting of type {type(obj).__name__} is not JSON serialisable: {obj!r}")
 
 
+def decoder_channels(model):
+    """``(pyramid, segmentation)`` channels of the FPN decoder of a :func:`build_model` model."""
+    return (int(model.decoder.p5.out_channels), int(model.segmentation_head[0].in_channels))
+
+
+def model_settings(settings):
+    """The :func:`build_model` architecture arguments recorded in checkpoint `settings`.
+
+    Parameters
+    ----------
+    settings : dict
+        A checkpoint's settings (:func:`save_checkpoint`) or a training configuration's.
+
+    Returns
+    -------
+    dict
+        ``encoder``, ``decoder_dropout`` and ``decoder_channels``. Checkpoints written before
+        ``decoder_channels`` was recorded used smp's default, :data:`PAPER_DECODER_CHANNELS`.
+    """
+    return {"encoder": settings["encoder"],
+            "decoder_dropout": settings.get("decoder_dropout", 0.2),
+            "decoder_channels": tuple(settings.get("decoder_channels", PAPER_DECODER_CHANNELS))}
+
+
 def save_checkpoint(path, model, settings):
     """Save a model as a ``state_dict`` plus a JSON of its settings.
 
@@ -408,7 +469,7 @@ def save_checkpoint(path, model, settings):
     settings : dict
         Every setting needed to rebuild and describe the model: at least ``encoder`` (and
         ``decoder_dropout``), plus training settings, the data hash, epoch and metrics.
-        Written to ``path.with_suffix(".json")``.
+        ``decoder_channels`` is read from `model` itself. Written to ``path.with_suffix(".json")``.
 
     Returns
     -------
@@ -422,6 +483,7 @@ def save_checkpoint(path, model, settings):
         raise ValueError(f"{path}: settings must contain 'encoder', got keys {sorted(settings)}")
     _check_encoder(settings["encoder"])
     settings.setdefault("decoder_dropout", 0.2)
+    settings["decoder_channels"] = list(decoder_channels(model))
     return save_weights(path, model, settings, json_default=_json_default)
 
 
@@ -454,9 +516,7 @@ def load_checkpoint(path):
         raise ValueError(f"{meta}: malformed JSON: {exc}") from exc
     if "encoder" not in settings:
         raise ValueError(f"{meta}: no 'encoder' setting")
-    model = build_model(
-        settings["encoder"], pretrained=False, decoder_dropout=settings.get("decoder_dropout", 0.2)
-    )
+    model = build_model(pretrained=False, **model_settings(settings))
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     model.eval()

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["richest_window", "display_range", "show_image", "overlay_outline"]
+__all__ = ["richest_window", "mc_window", "display_range", "show_image", "overlay_outline", "plot_mean_roc",
+           "example_patch", "error_extents"]
 
 
 def richest_window(mask, size):
@@ -43,6 +44,54 @@ def richest_window(mask, size):
     sums = sat[h:, w:] - sat[:-h, w:] - sat[h:, :-w] + sat[:-h, :-w]
     r, c = np.unravel_index(np.argmax(sums), sums.shape)
     return slice(int(r), int(r) + h), slice(int(c), int(c) + w)
+
+
+def mc_window(mammogram, size):
+    """The ``size x size`` window of a mammogram holding the most annotated MCs.
+
+    MCs are counted by their centroids, so a cluster of many small MCs wins over one large
+    calcification with more annotated pixels (:func:`richest_window` of the centroid mask).
+
+    Parameters
+    ----------
+    mammogram : hdogreg.data.Mammogram
+        Any record with ``image`` and ``mc_points()``.
+    size : int
+        Side of the window in pixels; clipped to the image.
+
+    Returns
+    -------
+    window : tuple of slice
+        ``(rows, cols)`` slices.
+    """
+    from .proximity import points_to_mask
+
+    shape = np.shape(mammogram.image)
+    return richest_window(points_to_mask(mammogram.mc_points(), shape), size)
+
+
+def example_patch(data_dir, file_id=None, size=256):
+    """An annotated image of a data set and its window with the most MCs (the teaching pages).
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        INbreast-format folder (:class:`hdogreg.data.InbreastDataset`).
+    file_id : str or int, optional
+        The image; default the first of the data set.
+    size : int, optional
+        Side of the window (:func:`mc_window`).
+
+    Returns
+    -------
+    mammogram : hdogreg.data.Mammogram
+    window : tuple of slice
+    """
+    from .data import InbreastDataset
+
+    dataset = InbreastDataset(data_dir)
+    mammogram = dataset.load(dataset.file_ids()[0] if file_id is None else file_id)
+    return mammogram, mc_window(mammogram, size)
 
 
 def display_range(image, mask=None, percentiles=(0.5, 99.8)):
@@ -96,3 +145,52 @@ def overlay_outline(ax, mask, color="red", linewidth=1.0):
             rc = np.array(ndi.center_of_mass(mask, labels, single)).reshape(-1, 2)
             ax.scatter(rc[:, 1], rc[:, 0], s=30, facecolors="none", edgecolors=color, linewidths=linewidth)
     return ax
+
+
+def plot_mean_roc(ax, rocs, aucs, colors, names, *, title=None, band_alpha=0.2):
+    """Mean ROC curves over cross-validation folds with a +-1 SD band (Fig. 7 and 8).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    rocs : DataFrame
+        ``method, fpr, tpr_mean, tpr_sd`` (:func:`hdogreg.casestudy.roc_table`).
+    aucs : DataFrame
+        ``method, metric, mean, sd`` with a ``metric == "auc"`` row per method (the legend).
+    colors, names : dict
+        Colour and legend name of each method.
+    title : str, optional
+    band_alpha : float, optional
+        Opacity of the SD bands.
+    """
+    for method, sub in rocs.groupby("method", sort=False):
+        auc = aucs[(aucs["method"] == method) & (aucs["metric"] == "auc")].iloc[0]
+        ax.plot(sub.fpr, sub.tpr_mean, color=colors[method],
+                label=f"{names[method]}: AUC {auc['mean']:.3f} ± {auc['sd']:.3f}")
+        ax.fill_between(sub.fpr, np.clip(sub.tpr_mean - sub.tpr_sd, 0, 1),
+                        np.clip(sub.tpr_mean + sub.tpr_sd, 0, 1), color=colors[method], alpha=band_alpha)
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
+    ax.set_xlabel("false positive rate (1 − specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    if title:
+        ax.set_title(title)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.legend(loc="lower right", fontsize=9)
+
+
+def error_extents(center, lo, hi):
+    """Error-bar lengths ``[center - lo, hi - center]`` for matplotlib's ``errorbar``.
+
+    A bootstrap percentile interval need not contain the bootstrap mean (e.g. when a few
+    resamples score 0 and the rest the same value, the mean lies below the 2.5 % quantile);
+    the side that would be negative is drawn with length 0 instead of raising.
+
+    Examples
+    --------
+    >>> error_extents([0.49, 0.5], [0.5, 0.4], [0.5, 0.7]).round(2)
+    array([[0.  , 0.1 ],
+           [0.01, 0.2 ]])
+    """
+    center, lo, hi = (np.asarray(v, dtype=float) for v in (center, lo, hi))
+    return np.clip(np.stack([center - lo, hi - center]), 0, None)

@@ -47,8 +47,7 @@ from hdogreg.breast import breast_mask
 from hdogreg.data import InbreastDataset, LocalDataset, read_casestudy_cohort
 from hdogreg.data.stats import (LITERATURE_BETA, breast_interior, fit_power_law, measure_mcs,
                                 radial_power_spectrum, spectrum_summary)
-from hdogreg.proximity import points_to_mask
-from hdogreg.viz import overlay_outline, richest_window, show_image
+from hdogreg.viz import mc_window, overlay_outline, show_image
 
 root = Path(data_dir)
 dataset = InbreastDataset(root)
@@ -117,7 +116,7 @@ plt.show()
 fig, axes = plt.subplots(2, len(examples), figsize=(3.6 * len(examples), 7.2), constrained_layout=True)
 axes = np.asarray(axes).reshape(2, -1)
 for j, mg in enumerate(examples):
-    win = richest_window(points_to_mask(mg.mc_points(), mg.image.shape), zoom)
+    win = mc_window(mg, zoom)
     show_image(axes[0, j], mg.image[win], f"{mg.file_id}: rows {win[0].start}-{win[0].stop}",
                scalebar_mm=2, pixel_spacing=mg.pixel_spacing)
     show_image(axes[1, j], mg.image[win], "annotations")

@@ -48,9 +48,8 @@ import numpy as np
 import pandas as pd
 
 from hdogreg.book import save_results
-from hdogreg.data import InbreastDataset
-from hdogreg.proximity import points_to_mask, proximity_function, proximity_map
-from hdogreg.viz import overlay_outline, richest_window, show_image
+from hdogreg.proximity import proximity_function, proximity_map
+from hdogreg.viz import example_patch, overlay_outline, show_image
 
 # %% [markdown]
 # ## The patch
@@ -59,12 +58,8 @@ from hdogreg.viz import overlay_outline, richest_window, show_image
 # densest cluster.
 
 # %%
-dataset = InbreastDataset(data_dir)
-if file_id is None:
-    file_id = dataset.file_ids()[0]
-mammo = dataset.load(file_id)
-mask = mammo.mc_mask()
-window = richest_window(points_to_mask(mammo.mc_points(), mask.shape), patch_size)
+mammo, window = example_patch(data_dir, file_id, patch_size)
+file_id, mask = mammo.file_id, mammo.mc_mask()
 patch, patch_mask = mammo.image[window], mask[window]
 P = proximity_map(patch_mask, xi=xi, alpha=alpha)
 print(f"image {file_id} ({mammo.view}, {mammo.laterality}), {len(mammo.annotations)} MC annotations; "

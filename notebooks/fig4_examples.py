@@ -16,7 +16,7 @@
 # of Ciecholewski's morphological method. The first rows are from the INbreast-like set
 # (14-bit look), the last rows from the "local" set (12-bit look, a different tone curve and
 # noise; point annotations, drawn as small circles). Each patch is the window of its image with
-# the most annotated pixels; both methods run on the whole image.
+# the most annotated MCs (counted by centroid); both methods run on the whole image.
 #
 # Our segmentation uses the threshold $p_{thr}$ chosen on the INbreast-like validation split
 # (never on test). The local rows use the model fine-tuned with 12-bit training images (as in
@@ -46,12 +46,7 @@ from IPython.display import display
 
 from hdogreg import evaluation as ev
 from hdogreg.book import save_results
-from hdogreg.pipeline import SegmentParams
 from hdogreg.viz import overlay_outline, show_image
-
-budget = "paper" if paper else "cpu"
-params = SegmentParams(window=window, stride=stride, o_thr=o_thr)
-print(f"data set: {data_dir}; training budget: {budget}")
 
 # %% [markdown]
 # ## Models and threshold
@@ -59,12 +54,12 @@ print(f"data set: {data_dir}; training budget: {budget}")
 # closest to TPR = 1, FP = 0).
 
 # %%
-model, settings, checkpoint = ev.default_model(data_dir, budget, progress=False, **train_settings)
-val_det = ev.detection_summary(ev.score_split(model, ev.load_split(data_dir, "val"), params, desc="validation"),
-                               n_boot=n_boot)
-p_thr = ev.choose_operating_point(val_det)
-tuned, _, tuned_checkpoint = ev.fine_tuned_model(data_dir, budget, base_checkpoint=checkpoint, progress=False,
-                                                 **{**train_settings, **fine_tune_settings})
+validated = ev.validated_default_model(data_dir, paper=paper, window=window, stride=stride, o_thr=o_thr,
+                                       n_boot=n_boot, train_settings=train_settings)
+model, params, p_thr = validated.model, validated.params, validated.p_thr
+tuned, _, tuned_checkpoint = ev.fine_tuned_model(data_dir, validated.budget, base_checkpoint=validated.checkpoint,
+                                                 progress=False, **{**train_settings, **fine_tune_settings})
+print(f"data set: {data_dir}; training budget: {validated.budget}")
 print(f"p_thr (validation) = {p_thr:.4g}; fine-tuned model: {tuned_checkpoint}")
 
 # %% [markdown]

@@ -51,18 +51,16 @@ from IPython.display import display
 
 from hdogreg import evaluation as ev
 from hdogreg.book import save_results
-from hdogreg.pipeline import SegmentParams
-
-budget = "paper" if paper else "cpu"
-params = SegmentParams(window=window, stride=stride, o_thr=o_thr)
-print(f"data set: {data_dir}; training budget: {budget}")
 
 # %% [markdown]
 # ## The two detectors
 
 # %%
-model, settings, checkpoint = ev.default_model(data_dir, budget, progress=False, **train_settings)
-wy_model, wy_info = ev.wang_yang_model(data_dir, budget, progress=False, **wang_yang_settings)
+validated = ev.validated_default_model(data_dir, paper=paper, window=window, stride=stride, o_thr=o_thr,
+                                       n_boot=n_boot, fp_at=fp_at, train_settings=train_settings)
+model, settings, params, p_thr = validated.model, validated.settings, validated.params, validated.p_thr
+wy_model, wy_info = ev.wang_yang_model(data_dir, validated.budget, progress=False, **wang_yang_settings)
+print(f"data set: {data_dir}; training budget: {validated.budget}")
 print(f"ours: {settings['encoder']} FPN, xi={settings['xi']:g}, alpha={settings['alpha']:g}, "
       f"best epoch {settings.get('epoch')}")
 print(f"Wang & Yang: {wy_info['n_filters']} filters, {wy_info['steps']} steps on {wy_info['n_patches']} "
@@ -70,13 +68,12 @@ print(f"Wang & Yang: {wy_info['n_filters']} filters, {wy_info['steps']} steps on
 
 # %%
 images = {split: ev.load_split(data_dir, split) for split in ("val", "test")}
-summaries = {}
+summaries = {("ours", "val"): validated.val_summary,
+             ("ours", "test"): ev.detection_summary(ev.score_split(model, images["test"], params, desc="ours test"),
+                                                    n_boot=n_boot, fp_at=fp_at)}
 for split, imgs in images.items():
-    summaries[("ours", split)] = ev.detection_summary(
-        ev.score_split(model, imgs, params, desc=f"ours {split}"), n_boot=n_boot, fp_at=fp_at)
     summaries[("wang_yang", split)] = ev.detection_summary(
         ev.wang_yang_split(wy_model, imgs), n_boot=n_boot, fp_at=fp_at)
-p_thr = ev.choose_operating_point(summaries[("ours", "val")])
 print(f"operating threshold chosen on validation: p_thr = {p_thr:.4g}")
 
 # %% [markdown]

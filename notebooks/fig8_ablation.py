@@ -68,7 +68,7 @@ from hdogreg.casestudy import (PAPER_FIG8_AUC, SEGMENTATION_METHODS, casestudy_f
 from hdogreg.data import read_casestudy_cohort
 from hdogreg.evaluation import default_model
 from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
-from hdogreg.viz import overlay_outline, show_image
+from hdogreg.viz import overlay_outline, plot_mean_roc, show_image
 
 # %% [markdown]
 # ## Cohort, model and features
@@ -137,19 +137,8 @@ rocs = roc_table(results)
 colors = {"hdog": "#756bb1", "fpn": "#31a354", "ours": "#d7301f"}
 names = {"hdog": "Hessian DoG only", "fpn": "FPN only", "ours": "combined (our approach)"}
 fig, ax = plt.subplots(figsize=(5.5, 5.2))
-for method, sub in rocs.groupby("method", sort=False):
-    auc = fig8.query("method == @method and metric == 'auc'").iloc[0]
-    ax.plot(sub.fpr, sub.tpr_mean, color=colors[method],
-            label=f"{names[method]}: AUC {auc['mean']:.3f} ± {auc['sd']:.3f}")
-    ax.fill_between(sub.fpr, np.clip(sub.tpr_mean - sub.tpr_sd, 0, 1),
-                    np.clip(sub.tpr_mean + sub.tpr_sd, 0, 1), color=colors[method], alpha=0.15)
-ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
-ax.set_xlabel("false positive rate (1 − specificity)")
-ax.set_ylabel("true positive rate (sensitivity)")
-ax.set_title(f"{n_splits}-fold patient-wise CV, {len(cohort)} ROIs")
-ax.set_xlim(0, 1)
-ax.set_ylim(0, 1.01)
-ax.legend(loc="lower right", fontsize=9)
+plot_mean_roc(ax, rocs, fig8, colors, names, title=f"{n_splits}-fold patient-wise CV, {len(cohort)} ROIs",
+              band_alpha=0.15)
 plt.show()
 
 # %% [markdown]

@@ -47,7 +47,6 @@ import pandas as pd
 from matplotlib.colors import ListedColormap
 
 from hdogreg.book import save_results
-from hdogreg.data import InbreastDataset
 from hdogreg.hdog import hdog_segment, phantom
 from hdogreg.hessian import (
     RULES,
@@ -58,7 +57,7 @@ from hdogreg.hessian import (
     saddle_ratio_limit,
 )
 from hdogreg.scale_space import dog_scale_space
-from hdogreg.viz import overlay_outline, richest_window, show_image
+from hdogreg.viz import example_patch, overlay_outline, show_image
 
 # %% [markdown]
 # ## 1. Hessian and eigenvalues
@@ -82,12 +81,8 @@ from hdogreg.viz import overlay_outline, richest_window, show_image
 # | flat background | $\approx 0$ | $\approx 0$ | $\approx 0$ | $\approx 0$ |
 
 # %%
-dataset = InbreastDataset(data_dir)
-if file_id is None:
-    file_id = dataset.file_ids()[0]
-mammo = dataset.load(file_id)
-image = mammo.image
-window = richest_window(mammo.mc_mask(), patch_size)
+mammo, window = example_patch(data_dir, file_id, patch_size)
+file_id, image = mammo.file_id, mammo.image
 patch = image[window]
 dog, dog_sigmas = dog_scale_space(image, sigma_min, sigma_max, k)
 Hrr, Hrc, Hcc = hessian_of_dog(dog[scale_index])

@@ -52,7 +52,7 @@ from hdogreg.data import InbreastDataset
 from hdogreg.metrics import iou_per_image, iou_per_object, match_detections
 from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams, segment_mammogram
 from hdogreg.evaluation import default_model
-from hdogreg.viz import overlay_outline, richest_window, show_image
+from hdogreg.viz import mc_window, overlay_outline, show_image
 
 # %% [markdown]
 # ## The regression network
@@ -87,10 +87,11 @@ print(f"HDoG candidates: {result.hdog.n_objects}; kept after fusion: {result.fus
 # The full image: the breast mask (cyan) restricts the inference (windows without breast are
 # skipped); eroded by 45 px (yellow) it bounds the map used by the fusion (0 outside), which
 # drops the candidates along the bright skin line.
-# The square marks the zoom used below: the window with the most annotated pixels.
+# The square marks the zoom used below: the window holding the most annotated MCs
+# (counted by centroid, `hdogreg.viz.mc_window`).
 
 # %%
-zoom = richest_window(reference > 0, patch_size)
+zoom = mc_window(mammo, patch_size)
 fig, axes = plt.subplots(1, 3, figsize=(13, 5.5), constrained_layout=True)
 show_image(axes[0], mammo.image, "image", mask=result.breast)
 overlay_outline(axes[0], result.breast, color="cyan")

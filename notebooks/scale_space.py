@@ -52,7 +52,6 @@ import pandas as pd
 from skimage.feature import blob_dog
 
 from hdogreg.book import save_results
-from hdogreg.data import InbreastDataset
 from hdogreg.scale_space import (
     disk_log_response,
     dog_peaks,
@@ -61,22 +60,18 @@ from hdogreg.scale_space import (
     scale_normalized_log,
     scale_sigmas,
 )
-from hdogreg.viz import overlay_outline, richest_window, show_image
+from hdogreg.viz import example_patch, overlay_outline, show_image
 
 # %% [markdown]
 # ## The patch
 #
 # We take the image named by `file_id` (by default the first of the data set) and the
-# `patch_size` window that holds the most annotated MC pixels. All filtering is done on the
+# `patch_size` window that holds the most annotated MCs (counted by centroid). All filtering is done on the
 # whole image and cropped afterwards, so the patch border plays no role.
 
 # %%
-dataset = InbreastDataset(data_dir)
-if file_id is None:
-    file_id = dataset.file_ids()[0]
-mammo = dataset.load(file_id)
-image = mammo.image
-window = richest_window(mammo.mc_mask(), patch_size)
+mammo, window = example_patch(data_dir, file_id, patch_size)
+file_id, image = mammo.file_id, mammo.image
 patch = image[window]
 print(f"image {file_id}: {image.shape[0]}x{image.shape[1]} px, intensities in "
       f"[{image.min():.3f}, {image.max():.3f}], {len(mammo.annotations)} MC annotations; "

@@ -64,6 +64,7 @@ from IPython.display import Markdown, display
 from hdogreg import evaluation as ev
 from hdogreg.book import save_results
 from hdogreg.pipeline import SegmentParams
+from hdogreg.viz import error_extents
 
 budget = "paper" if paper else "cpu"
 cell_config = ev.grid_train_config(10, 1, budget, **grid_settings)
@@ -131,7 +132,7 @@ plt.show()
 order = grid.sort_values("pauc_mean").reset_index(drop=True)
 fig, ax = plt.subplots(figsize=(8, 0.25 * len(order) + 1.2), constrained_layout=True)
 ax.errorbar(order["pauc_mean"], np.arange(len(order)),
-            xerr=[order["pauc_mean"] - order["pauc_lo"], order["pauc_hi"] - order["pauc_mean"]], fmt="o")
+            xerr=error_extents(order["pauc_mean"], order["pauc_lo"], order["pauc_hi"]), fmt="o")
 ax.set_yticks(np.arange(len(order)), [f"ξ={x:g}, α={a:g}" for x, a in zip(order["xi"], order["alpha"])])
 ax.set_xlabel("FROC pAUC (0–1 FP/cm²), mean and 95% interval")
 plt.show()
@@ -153,9 +154,8 @@ print(f"highest mean pAUC at o_thr = {sweep.loc[sweep['pauc_mean'].idxmax(), 'o_
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-ax.errorbar(sweep["o_thr"], sweep["pauc_mean"], yerr=[sweep["pauc_mean"] - sweep["pauc_lo"],
-                                                     sweep["pauc_hi"] - sweep["pauc_mean"]], fmt="o-",
-            label="pAUC (mean, 95% interval)")
+ax.errorbar(sweep["o_thr"], sweep["pauc_mean"], yerr=error_extents(sweep["pauc_mean"], sweep["pauc_lo"], sweep["pauc_hi"]),
+            fmt="o-", label="pAUC (mean, 95% interval)")
 ax.plot(sweep["o_thr"], sweep["miou"], "s--", label="mean IoU per image")
 ax.plot(sweep["o_thr"], sweep["iou_object"], "^--", label="IoU per object")
 ax.set_xlabel("$o_{thr}$")

@@ -47,11 +47,6 @@ from IPython.display import display
 
 from hdogreg import evaluation as ev
 from hdogreg.book import save_results
-from hdogreg.pipeline import SegmentParams
-
-budget = "paper" if paper else "cpu"
-params = SegmentParams(window=window, stride=stride, o_thr=o_thr)
-print(f"data set: {data_dir}; training budget: {budget}; inference window {window}, stride {stride}")
 
 # %% [markdown]
 # ## The model and the operating threshold (validation split)
@@ -60,14 +55,15 @@ print(f"data set: {data_dir}; training budget: {budget}; inference window {windo
 # candidate the largest $p_{thr}$ at which it survives the fusion.
 
 # %%
-model, settings, checkpoint = ev.default_model(data_dir, budget, progress=False, **train_settings)
-print(f"model {settings['encoder']}, xi={settings['xi']:g}, alpha={settings['alpha']:g}, "
-      f"best epoch {settings.get('epoch')}, checkpoint {checkpoint}")
+validated = ev.validated_default_model(data_dir, paper=paper, window=window, stride=stride, o_thr=o_thr,
+                                       n_boot=n_boot, train_settings=train_settings,
+                                       publish_threshold=True)  # `hdogreg segment` uses this p_thr
+model, settings, params, p_thr = validated.model, validated.settings, validated.params, validated.p_thr
+val_scores, val_det = validated.val_scores, validated.val_summary
 val_images, test_images = ev.load_split(data_dir, "val"), ev.load_split(data_dir, "test")
-val_scores = ev.score_split(model, val_images, params, desc="validation")
-val_det = ev.detection_summary(val_scores, n_boot=n_boot)
-p_thr = ev.choose_operating_point(val_det)
-ev.publish_default_model(checkpoint, p_thr=p_thr)   # `hdogreg segment` uses this threshold
+print(f"data set: {data_dir}; training budget: {validated.budget}; inference window {window}, stride {stride}")
+print(f"model {settings['encoder']}, xi={settings['xi']:g}, alpha={settings['alpha']:g}, "
+      f"best epoch {settings.get('epoch')}, checkpoint {validated.checkpoint}")
 print(f"validation: {val_det.n_images} images, {val_det.n_ref} reference MCs; "
       f"p_thr chosen on validation = {p_thr:.4g}")
 

@@ -82,7 +82,7 @@ from hdogreg.data import read_casestudy_cohort
 from hdogreg.evaluation import default_model
 from hdogreg.features import FEATURE_UNITS
 from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
-from hdogreg.viz import overlay_outline, show_image
+from hdogreg.viz import overlay_outline, plot_mean_roc, show_image
 
 # %% [markdown]
 # ## The cohort
@@ -214,19 +214,7 @@ rocs = roc_table(results)
 colors = {"ours": "#d7301f", "ciecholewski": "#2b8cbe"}
 names = {"ours": "our approach", "ciecholewski": "baseline (Ciecholewski)"}
 fig, ax = plt.subplots(figsize=(5.5, 5.2))
-for method, sub in rocs.groupby("method", sort=False):
-    auc = table4.query("method == @method and metric == 'auc'").iloc[0]
-    ax.plot(sub.fpr, sub.tpr_mean, color=colors[method],
-            label=f"{names[method]}: AUC {auc['mean']:.3f} ± {auc['sd']:.3f}")
-    ax.fill_between(sub.fpr, np.clip(sub.tpr_mean - sub.tpr_sd, 0, 1),
-                    np.clip(sub.tpr_mean + sub.tpr_sd, 0, 1), color=colors[method], alpha=0.2)
-ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
-ax.set_xlabel("false positive rate (1 − specificity)")
-ax.set_ylabel("true positive rate (sensitivity)")
-ax.set_title(f"{n_splits}-fold patient-wise CV, {len(cohort)} ROIs")
-ax.set_xlim(0, 1)
-ax.set_ylim(0, 1.01)
-ax.legend(loc="lower right", fontsize=9)
+plot_mean_roc(ax, rocs, table4, colors, names, title=f"{n_splits}-fold patient-wise CV, {len(cohort)} ROIs")
 plt.show()
 
 # %% [markdown]

@@ -263,6 +263,18 @@ def test_grid_search_and_default_model_on_tiny_budget(tiny, build_dir):
     assert json.loads((build_dir / "models" / "default.json").read_text())["p_thr"] == 0.25
 
 
+def test_validated_default_model_chooses_and_publishes_the_validation_threshold(tiny, build_dir):
+    import json
+
+    v = ev.validated_default_model(tiny, window=256, stride=256, o_thr=0.4, n_boot=5,
+                                   train_settings=TINY_TRAIN, publish_threshold=True)
+    assert v.budget == "cpu" and (v.params.window, v.params.stride, v.params.o_thr) == (256, 256, 0.4)
+    assert [s.file_id for s in v.val_scores] == [m.file_id for m in ev.load_split(tiny, "val")]
+    assert v.p_thr == ev.choose_operating_point(v.val_summary)
+    assert json.loads((build_dir / "models" / "default.json").read_text())["p_thr"] == v.p_thr
+    assert v.checkpoint == ev.default_model(tiny, progress=False, **TINY_TRAIN)[2]
+
+
 def test_wang_yang_model_is_cached_and_scores_candidates(tiny, build_dir):
     kw = dict(n_filters=4, epochs=1, max_steps=1, max_patches=64, batch_size=16, time_budget_s=None)
     model, info = ev.wang_yang_model(tiny, progress=False, **kw)
@@ -275,13 +287,18 @@ def test_wang_yang_model_is_cached_and_scores_candidates(tiny, build_dir):
     assert ((np.concatenate([s.scores for s in out]) >= 0).all())
 
 
-def test_example_patches_cut_the_richest_window(tiny):
+def test_example_patches_cut_the_window_with_most_mcs(tiny):
     test = ev.load_split(tiny, "test")[:1]
     patches, table = ev.example_patches(test, Oracle(test), 0.5, size=64, params=PARAMS, progress=False)
     p = patches[0]
     for key in ("image", "reference", "ours", "ciecholewski"):
         assert p[key].shape == (64, 64), key
-    ref = test[0].mc_labels()
-    assert (p["reference"] > 0).sum() >= max(
-        (ref[r:r + 64, c:c + 64] > 0).sum() for r in range(0, ref.shape[0] - 63, 8) for c in range(0, ref.shape[1] - 63, 8))
+    centres = np.rint(test[0].mc_points()).astype(int)
+
+    def n_mcs(r, c):
+        return int(((centres[:, 0] >= r) & (centres[:, 0] < r + 64) & (centres[:, 1] >= c) & (centres[:, 1] < c + 64)).sum())
+
+    shape = test[0].image.shape
+    best = max(n_mcs(r, c) for r in range(0, shape[0] - 63, 8) for c in range(0, shape[1] - 63, 8))
+    assert n_mcs(table.loc[0, "row0"], table.loc[0, "col0"]) >= best
     assert table.loc[0, "n_ref"] > 0 and 0 <= table.loc[0, "iou_mc_ours"] <= 1

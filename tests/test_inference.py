@@ -125,3 +125,17 @@ def test_bad_mask_and_model_shape():
                           mask=np.ones((10, 10), bool), progress=False)
     with pytest.raises(ValueError, match="output shape"):
         predict_proximity(torch.nn.MaxPool2d(2), np.zeros((64, 64)), window=64, stride=64, progress=False)
+
+
+def test_channels_last_gives_the_same_map_and_restores_the_model():
+    from hdogreg.regression import build_model
+
+    torch.manual_seed(0)
+    model = build_model(pretrained=False, decoder_channels=(64, 32))
+    image = np.random.default_rng(0).random((96, 160)).astype(np.float32)
+    fast = predict_proximity(model, image, window=64, stride=48, progress=False)
+    plain = predict_proximity(model, image, window=64, stride=48, progress=False, channels_last=False)
+    np.testing.assert_allclose(fast, plain, atol=1e-5)
+    conv = model.encoder.model.conv_stem.weight
+    assert conv.is_contiguous()  # the weights are back in the default layout
+    assert model.training

@@ -46,11 +46,45 @@ def test_build_model_rejects_bad_input():
         build_model("inceptionv4", pretrained=True)
     with pytest.raises(ValueError, match="decoder_dropout"):
         build_model(pretrained=False, decoder_dropout=1.5)
+    for bad in [(128,), (128, 0), (128.5, 64), (128, 48), "wide"]:
+        with pytest.raises(ValueError, match="decoder_channels"):
+            build_model(pretrained=False, decoder_channels=bad)
+
+
+def test_decoder_channels_set_width_and_survive_a_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    narrow = build_model(pretrained=False, decoder_channels=(64, 32))
+    assert regression.decoder_channels(narrow) == (64, 32)
+    assert regression.decoder_channels(build_model(pretrained=False)) == regression.DEFAULT_DECODER_CHANNELS
+    n_narrow = sum(p.numel() for p in narrow.parameters())
+    n_paper = sum(p.numel() for p in build_model(
+        pretrained=False, decoder_channels=regression.PAPER_DECODER_CHANNELS).parameters())
+    assert n_narrow < n_paper
+    # the width is read from the model, whatever the settings say
+    path = regression.save_checkpoint(tmp_path / "m.pt", narrow, {"encoder": regression.DEFAULT_ENCODER})
+    model, settings = regression.load_checkpoint(path)
+    assert settings["decoder_channels"] == [64, 32]
+    assert regression.decoder_channels(model) == (64, 32)
+    x = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), narrow.eval()(x))
+
+
+def test_checkpoint_without_decoder_channels_is_smp_default_width(tmp_path):
+    # checkpoints written before the setting existed were built with smp's default FPN
+    paper = build_model(pretrained=False, decoder_channels=regression.PAPER_DECODER_CHANNELS)
+    path = regression.save_checkpoint(tmp_path / "old.pt", paper, {"encoder": regression.DEFAULT_ENCODER})
+    meta = json.loads(path.with_suffix(".json").read_text())
+    del meta["decoder_channels"]
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    model, _ = regression.load_checkpoint(path)
+    assert regression.decoder_channels(model) == regression.PAPER_DECODER_CHANNELS
 
 
 def test_inceptionv4_fpn_one_channel():
     torch.manual_seed(0)
-    model = build_model("inceptionv4", pretrained=False).eval()
+    model = build_model("inceptionv4", pretrained=False,
+                        decoder_channels=regression.PAPER_DECODER_CHANNELS).eval()
     n_params = sum(p.numel() for p in model.parameters())
     assert 43e6 < n_params < 44e6
     first = next(m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d))

@@ -235,6 +235,9 @@ def test_config_paper_and_validation():
     assert (paper.lr, paper.betas, paper.eps, paper.loss_eps, paper.xi, paper.alpha) == (
         1e-4, (0.9, 0.999), 1e-8, 1.0, 10.0, 1.0)
     assert paper.pretrained is False and paper.steps_per_epoch is None
+    assert paper.decoder_channels == (256, 128) and TrainConfig().decoder_channels == (128, 64)
+    with pytest.raises(ValueError, match="decoder_channels"):
+        TrainConfig(decoder_channels=(128, 48))
     assert TrainConfig.paper(weights_path="w.pth").pretrained
     with pytest.raises(ValueError, match="crop must be a positive multiple of 32"):
         TrainConfig(crop=100)

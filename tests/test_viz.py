@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hdogreg.viz import display_range, richest_window
+from hdogreg.viz import display_range, mc_window, plot_mean_roc, richest_window
 
 
 def test_richest_window_finds_the_cluster():
@@ -27,3 +27,45 @@ def test_display_range_uses_mask():
     img = np.zeros((10, 10)); img[:5] = 1.0
     lo, hi = display_range(img, img > 0.5)
     assert lo == hi - 1e-6 or lo == pytest.approx(1.0)
+
+
+def test_mc_window_counts_mcs_not_pixels():
+    from types import SimpleNamespace
+
+    # one MC at the top left, a cluster of three at the bottom right
+    image = np.zeros((64, 64))
+    points = np.array([[4.0, 4.0], [50.0, 50.0], [52.0, 55.0], [58.0, 49.0]])
+    mammo = SimpleNamespace(image=image, mc_points=lambda: points)
+    rows, cols = mc_window(mammo, 16)
+    inside = ((points[:, 0] >= rows.start) & (points[:, 0] < rows.stop)
+              & (points[:, 1] >= cols.start) & (points[:, 1] < cols.stop))
+    assert inside.sum() == 3
+
+
+def test_plot_mean_roc_draws_one_curve_and_band_per_method():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    fpr = np.linspace(0, 1, 5)
+    rocs = pd.concat([pd.DataFrame({"method": m, "fpr": fpr, "tpr_mean": np.sqrt(fpr) * k, "tpr_sd": 0.3})
+                      for m, k in (("a", 1.0), ("b", 0.9))])
+    aucs = pd.DataFrame({"method": ["a", "a", "b"], "metric": ["auc", "sensitivity", "auc"],
+                         "mean": [0.81, 0.5, 0.7], "sd": [0.05, 0.1, 0.04]})
+    fig, ax = plt.subplots()
+    plot_mean_roc(ax, rocs, aucs, {"a": "r", "b": "b"}, {"a": "ours", "b": "theirs"}, title="t")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["ours: AUC 0.810 ± 0.050", "theirs: AUC 0.700 ± 0.040"]
+    assert len(ax.collections) == 2  # the two SD bands
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() >= 0 and band[:, 1].max() <= 1  # clipped to [0, 1]
+    plt.close(fig)
+
+
+def test_error_extents_never_negative():
+    from hdogreg.viz import error_extents
+
+    ext = error_extents([0.49, 0.5, 0.8], [0.5, 0.4, 0.7], [0.5, 0.7, 0.75])
+    np.testing.assert_allclose(ext, [[0, 0.1, 0.1], [0.01, 0.2, 0]], atol=1e-12)
