@@ -202,8 +202,8 @@ def hessian_constraint(Hrr, Hrc, Hcc, h_thr=1.4, *, rule="code"):
       paper's sentence "either negative definite or has a small positive eigenvalue", which
       suggests that the printed Eq. 6 lost an absolute value and swapped ``<`` for ``>``.
 
-    The paper's form is the default, as published; pass ``rule="code"`` for the authors'
-    behaviour. Both keep bright blobs and bright lines (one eigenvalue near 0) and reject
+    The authors' reading is the default (``h_thr = 1.4`` then has an effect); pass
+    ``rule="paper"`` for Eq. 6 as printed. Both keep bright blobs and bright lines (one eigenvalue near 0) and reject
     dark blobs, dark lines and flat background (``tr = 0``).
 
     References
@@ -215,10 +215,10 @@ def hessian_constraint(Hrr, Hrc, Hcc, h_thr=1.4, *, rule="code"):
     --------
     >>> Hrr = np.array([-2.0, -1.0, -1.0, 1.0])      # diagonal Hessians diag(Hrr, Hcc)
     >>> Hcc = np.array([-1.0, 0.2, 0.8, 2.0])
-    >>> hessian_constraint(Hrr, 0 * Hrr, Hcc, 1.4)
-    array([ True,  True,  True, False])
-    >>> hessian_constraint(Hrr, 0 * Hrr, Hcc, 1.4, rule="code")
+    >>> hessian_constraint(Hrr, 0 * Hrr, Hcc, 1.4)                 # authors' reading
     array([ True,  True, False, False])
+    >>> hessian_constraint(Hrr, 0 * Hrr, Hcc, 1.4, rule="paper")   # as printed: tr(H) < 0
+    array([ True,  True,  True, False])
     """
     _check_h_thr(h_thr)
     _check_rule(rule)
@@ -234,7 +234,9 @@ def constraint_from_eigenvalues(lambda1, lambda2, h_thr=1.4, *, rule="code"):
 
     Examples
     --------
-    >>> constraint_from_eigenvalues([-1.0, -1.0, 1.0], [-1.0, 0.9, 1.0])
+    >>> constraint_from_eigenvalues([-1.0, -1.0, 1.0], [-1.0, 0.9, 1.0])   # blob, saddle, dark blob
+    array([ True, False, False])
+    >>> constraint_from_eigenvalues([-1.0, -1.0, 1.0], [-1.0, 0.9, 1.0], rule="paper")
     array([ True,  True, False])
     """
     _check_h_thr(h_thr)
@@ -267,7 +269,10 @@ def hessian_mask(dog, h_thr=1.4, *, rule="code"):
     Examples
     --------
     >>> rr, cc = np.mgrid[-4:5, -4:5]
-    >>> hessian_mask(np.exp(-(rr**2 + cc**2) / 4.0))[4].astype(int)   # tr(H) < 0 on the cap
+    >>> blob = np.exp(-(rr**2 + cc**2) / 4.0)
+    >>> hessian_mask(blob)[4].astype(int)                 # negative definite: the cap
+    array([0, 0, 0, 1, 1, 1, 0, 0, 0])
+    >>> hessian_mask(blob, rule="paper")[4].astype(int)   # tr(H) < 0: the shoulders too
     array([0, 0, 1, 1, 1, 1, 1, 0, 0])
     """
     _check_h_thr(h_thr)
