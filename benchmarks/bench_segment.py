@@ -5,7 +5,8 @@ default, :func:`hdogreg.data.synth.synth_mammogram`):
 
 1. the stages: breast mask, HDoG branch, and the sliding-window inference of the proximity
    map (:func:`hdogreg.inference.predict_proximity`, restricted to the breast) for the
-   default encoder and for the paper's ``inceptionv4`` (random initialisation: the weights
+   default encoder and for the paper's ``inceptionv4`` with its decoder width (random
+   initialisation: the weights
    do not change the time);
 2. the total wall time of ``hdogreg segment`` on that image written as a 16-bit PNG, run as a
    separate process (imports, reading, HDoG, inference, fusion, writing the three outputs)
@@ -49,13 +50,15 @@ def synthetic_fullfield(rows, cols, seed=0):
 
 
 def time_inference(encoder, image, breast, window, stride, batch_size):
+    """Inference time of a randomly initialised FPN; ``inceptionv4`` with the paper's decoder width."""
     import torch
 
     from hdogreg.inference import predict_proximity, window_starts
-    from hdogreg.regression import build_model
+    from hdogreg.regression import DEFAULT_DECODER_CHANNELS, PAPER_DECODER_CHANNELS, build_model
 
     torch.manual_seed(0)
-    model = build_model(encoder, pretrained=False).eval()
+    channels = PAPER_DECODER_CHANNELS if encoder == "inceptionv4" else DEFAULT_DECODER_CHANNELS
+    model = build_model(encoder, pretrained=False, decoder_channels=channels).eval()
     with torch.inference_mode():  # warm-up (first-call allocations)
         model(torch.zeros(1, 1, window, window))
     calls = []
@@ -67,7 +70,7 @@ def time_inference(encoder, image, breast, window, stride, batch_size):
     hook.remove()
     rows, _ = window_starts(image.shape[0], window, stride)
     cols, _ = window_starts(image.shape[1], window, stride)
-    return seconds, cpu, sum(calls), len(rows) * len(cols)
+    return seconds, cpu, sum(calls), len(rows) * len(cols), channels
 
 
 def main(argv=None):
@@ -112,9 +115,9 @@ def main(argv=None):
     pipeline_breast = breast_mask(image)
     print(f"breast_mask: {time.perf_counter() - t0:.1f} s", flush=True)
     for encoder in encoders:
-        seconds, cpu, n_run, n_grid = time_inference(encoder, image, pipeline_breast, window,
-                                                     stride, batch)
-        print(f"inference encoder={encoder}: {seconds:.1f} s wall, {cpu:.1f} s CPU "
+        seconds, cpu, n_run, n_grid, channels = time_inference(encoder, image, pipeline_breast, window,
+                                                               stride, batch)
+        print(f"inference encoder={encoder} decoder={channels[0]}x{channels[1]}: {seconds:.1f} s wall, {cpu:.1f} s CPU "
               f"({n_run} of the {n_grid} windows of the grid touch the breast; "
               f"{seconds / max(n_run, 1):.2f} s per window)", flush=True)
 

