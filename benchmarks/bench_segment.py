@@ -6,8 +6,7 @@ default, :func:`hdogreg.data.synth.synth_mammogram`):
 1. the stages: breast mask, HDoG branch, and the sliding-window inference of the proximity
    map (:func:`hdogreg.inference.predict_proximity`, restricted to the breast) for the
    default encoder and for the paper's ``inceptionv4`` with its decoder width (random
-   initialisation: the weights
-   do not change the time);
+   initialisation: the weights do not change the time);
 2. the total wall time of ``hdogreg segment`` on that image written as a 16-bit PNG, run as a
    separate process (imports, reading, HDoG, inference, fusion, writing the three outputs)
    with a checkpoint of the default encoder.
