@@ -57,6 +57,7 @@ __all__ = [
     "roc_table",
     "chosen_tables",
     "paper_comparison",
+    "comparison_display",
     "SEGMENTATION_METHODS",
     "roi_proximity",
     "roi_segmentations",
@@ -735,6 +736,38 @@ def paper_comparison(table, paper=PAPER_TABLE4):
     out = table[["method", "metric", "mean", "sd"]].merge(ref, on=["method", "metric"],
                                                            how="left", validate="one_to_one")
     return out.reset_index(drop=True)
+
+
+def comparison_display(comparison, paper_label="paper",
+                       metrics=("auc", "accuracy", "sensitivity", "specificity", "ppv")):
+    """A :func:`paper_comparison` table laid out for reading: one row per metric, and per
+    method a column "this run" and a column `paper_label`, each as ``mean ± sd``.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Output of :func:`paper_comparison`.
+    paper_label : str, optional
+        Header of the paper's columns (e.g. ``"paper (Table 4)"``).
+    metrics : sequence of str, optional
+        The rows, in order.
+
+    Returns
+    -------
+    display : pandas.DataFrame
+        Strings; the paper's cell reads ``"not reported"`` where the paper gives no value.
+    """
+    if paper_label == "this run":
+        raise ValueError('paper_label must differ from "this run"')
+    pm = "{:.3f} ± {:.3f}".format
+    cells = comparison.assign(**{
+        "this run": [pm(m, s) for m, s in zip(comparison["mean"], comparison["sd"])],
+        paper_label: [pm(m, s) if np.isfinite(m) else "not reported"
+                      for m, s in zip(comparison["paper_mean"], comparison["paper_sd"])],
+    })
+    wide = cells.pivot(index="metric", columns="method", values=["this run", paper_label])
+    order = [(m, c) for m in comparison["method"].unique() for c in ("this run", paper_label)]
+    return wide.swaplevel(axis=1)[order].reindex(list(metrics))
 
 
 def roc_table(results):

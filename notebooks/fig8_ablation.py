@@ -63,7 +63,8 @@ import pandas as pd
 from hdogreg.book import build_dir, save_results
 from hdogreg.casestudy import (PAPER_FIG8_AUC, SEGMENTATION_METHODS, casestudy_features,
                                cross_validate, feature_importance, load_roi, make_classifier,
-                               paper_comparison, results_table, roc_table, roi_segmentations,
+                               paper_comparison, comparison_display, results_table, roc_table,
+                               roi_segmentations,
                                chosen_tables, threshold_sweep)
 from hdogreg.data import read_casestudy_cohort
 from hdogreg.evaluation import default_model
@@ -120,13 +121,7 @@ results = {
 }
 fig8 = results_table(results)
 comparison = paper_comparison(fig8, PAPER_FIG8_AUC)
-pm = "{:.3f} ± {:.3f}".format
-comparison["this run"] = [pm(m, s) for m, s in zip(comparison["mean"], comparison["sd"])]
-comparison["paper (Fig. 8 text)"] = [pm(m, s) if np.isfinite(m) else "not reported"
-                         for m, s in zip(comparison["paper_mean"], comparison["paper_sd"])]
-(comparison.pivot(index="metric", columns="method", values=["this run", "paper (Fig. 8 text)"])
- .swaplevel(axis=1)[[(m, c) for m in comparison["method"].unique() for c in ("this run", "paper (Fig. 8 text)")]]
- .reindex(["auc", "accuracy", "sensitivity", "specificity", "ppv"]))
+comparison_display(comparison, paper_label="paper (Fig. 8 text)")
 
 # %% [markdown]
 # "paper" gives the two AUCs the paper states in its text (HDoG only, combined); its FPN-only

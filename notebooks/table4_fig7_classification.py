@@ -76,7 +76,8 @@ import pandas as pd
 from hdogreg.book import build_dir, save_results
 from hdogreg.casestudy import (PAPER_TABLE4, SEGMENTATION_METHODS, casestudy_features,
                                cross_validate, feature_importance, load_roi, make_classifier,
-                               paper_comparison, results_table, roc_table, roi_segmentations,
+                               paper_comparison, comparison_display, results_table, roc_table,
+                               roi_segmentations,
                                chosen_tables, threshold_sweep)
 from hdogreg.data import read_casestudy_cohort
 from hdogreg.evaluation import default_model
@@ -189,13 +190,7 @@ results = {
 }
 table4 = results_table(results)
 comparison = paper_comparison(table4, PAPER_TABLE4)
-pm = "{:.3f} ± {:.3f}".format
-comparison["this run"] = [pm(m, s) for m, s in zip(comparison["mean"], comparison["sd"])]
-comparison["paper (Table 4)"] = [pm(m, s) if np.isfinite(m) else "not reported"
-                         for m, s in zip(comparison["paper_mean"], comparison["paper_sd"])]
-(comparison.pivot(index="metric", columns="method", values=["this run", "paper (Table 4)"])
- .swaplevel(axis=1)[[(m, c) for m in comparison["method"].unique() for c in ("this run", "paper (Table 4)")]]
- .reindex(["auc", "accuracy", "sensitivity", "specificity", "ppv"]))
+comparison_display(comparison, paper_label="paper (Table 4)")
 
 # %% [markdown]
 # "this run" is our cross-validation on the data named above; "paper (Table 4)" is copied

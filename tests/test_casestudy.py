@@ -628,6 +628,25 @@ def test_paper_comparison():
         paper_comparison(ours.drop(columns="sd"))
 
 
+def test_comparison_display_layout():
+    from hdogreg.casestudy import comparison_display, paper_comparison
+
+    ours = pd.DataFrame({"method": ["ours", "ours", "fpn"], "metric": ["auc", "ppv", "auc"],
+                         "mean": [0.8, 0.5, 0.6], "sd": [0.1, 0.02, 0.1]})
+    shown = comparison_display(paper_comparison(ours), paper_label="paper (Table 4)",
+                               metrics=("auc", "ppv"))
+    assert list(shown.index) == ["auc", "ppv"]
+    assert list(shown.columns) == [("ours", "this run"), ("ours", "paper (Table 4)"),
+                                   ("fpn", "this run"), ("fpn", "paper (Table 4)")]
+    assert shown.loc["ppv", ("ours", "this run")] == "0.500 ± 0.020"
+    assert shown.loc["auc", ("ours", "paper (Table 4)")] == "0.763 ± " + \
+        "{:.3f}".format(PAPER_TABLE4.query("method == 'ours' and metric == 'auc'")["sd"].item())
+    assert shown.loc["auc", ("fpn", "paper (Table 4)")] == "not reported"
+    assert pd.isna(shown.loc["ppv", ("fpn", "this run")])  # fpn has no ppv in our table
+    with pytest.raises(ValueError, match="must differ"):
+        comparison_display(paper_comparison(ours), paper_label="this run")
+
+
 def test_threshold_sweep_picks_the_informative_threshold():
     from hdogreg.casestudy import threshold_sweep
 
