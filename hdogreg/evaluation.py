@@ -843,8 +843,8 @@ class ValidatedModel:
 
 
 def validated_default_model(data_dir="data/synth", *, paper=False, window=512, stride=256, o_thr=0.3,
-                            n_boot=100, fp_at=0.4, train_settings=None, publish_threshold=False,
-                            progress=False):
+                            n_boot=100, fp_at=0.4, train_settings=None, publish=True,
+                            publish_threshold=False, progress=False):
     """The setup shared by the result pages: default model, validation FROC, operating point.
 
     Parameters
@@ -858,9 +858,11 @@ def validated_default_model(data_dir="data/synth", *, paper=False, window=512, s
         :func:`detection_summary` of the validation split.
     train_settings : dict, optional
         :class:`~hdogreg.training.TrainConfig` overrides of the model.
+    publish : bool, optional
+        Install the model as the default of ``hdogreg segment`` (as :func:`default_model`).
     publish_threshold : bool, optional
-        Record the chosen ``p_thr`` with the installed default model of ``hdogreg segment``
-        (:func:`publish_default_model`).
+        Also record the chosen ``p_thr`` with it (:func:`publish_default_model`); needs
+        `publish`.
     progress : bool, optional
         Progress bars of the training and scoring.
 
@@ -872,7 +874,10 @@ def validated_default_model(data_dir="data/synth", *, paper=False, window=512, s
 
     budget = "paper" if paper else "cpu"
     params = SegmentParams(window=window, stride=stride, o_thr=o_thr)
-    model, settings, checkpoint = default_model(data_dir, budget, progress=progress, **(train_settings or {}))
+    if publish_threshold and not publish:
+        raise ValueError("publish_threshold=True needs publish=True")
+    model, settings, checkpoint = default_model(data_dir, budget, progress=progress, publish=publish,
+                                                **(train_settings or {}))
     val_scores = score_split(model, load_split(data_dir, "val"), params, progress=progress, desc="validation")
     val_summary = detection_summary(val_scores, n_boot=n_boot, fp_at=fp_at)
     p_thr = choose_operating_point(val_summary)

@@ -275,6 +275,14 @@ def test_validated_default_model_chooses_and_publishes_the_validation_threshold(
     assert v.checkpoint == ev.default_model(tiny, progress=False, **TINY_TRAIN)[2]
 
 
+def test_validated_default_model_can_leave_the_installed_model_alone(tiny, build_dir):
+    v = ev.validated_default_model(tiny, window=256, stride=256, n_boot=5, train_settings=TINY_TRAIN,
+                                   publish=False)
+    assert v.checkpoint.is_file() and not (build_dir / "models" / "default.pt").exists()
+    with pytest.raises(ValueError, match="needs publish=True"):
+        ev.validated_default_model(tiny, train_settings=TINY_TRAIN, publish=False, publish_threshold=True)
+
+
 def test_wang_yang_model_is_cached_and_scores_candidates(tiny, build_dir):
     kw = dict(n_filters=4, epochs=1, max_steps=1, max_patches=64, batch_size=16, time_budget_s=None)
     model, info = ev.wang_yang_model(tiny, progress=False, **kw)
