@@ -325,7 +325,7 @@ def ensure_default_data(data_dir=DEFAULT_DATA):
             return Path(data_dir)
     subprocess.run(
         [sys.executable, "-m", "hdogreg.data", "synth", "--out", str(data_dir), "--seed", "0",
-         "--preset", "default", "--overwrite"],
+         "--preset", "default", "--overwrite", "--jobs", "2"],
         check=True, cwd=ROOT,
     )
     return Path(data_dir)

@@ -11,6 +11,12 @@ For every input image (DICOM, PNG or TIFF) three files are written to ``DIR``:
     ``x`` (column) and ``y`` (row) in pixels, area in px and mm^2, major and minor axis in mm,
     mean intensity (image scale [0, 1]) and the fusion score.
 
+The pixel spacing comes from ``--pixel-spacing`` or the DICOM header (``PixelSpacing``, else
+``ImagerPixelSpacing`` divided by ``EstimatedRadiographicMagnificationFactor`` where present,
+:func:`hdogreg.data.io.read_dicom`); it must be plausible (0.02-0.5 mm). An image at another
+spacing than the method's 0.07 mm is resampled to 0.07 mm for the analysis; the mask, the
+overlay and the CSV (pixel coordinates, mm measures) are those of the input's own grid.
+
 A bad input prints one line ``hdogreg: error: <file>: <problem>`` to stderr; the other images
 are still processed and the exit status is 1. Outputs are written atomically; inputs are
 never modified.
@@ -95,14 +101,16 @@ def _load_model(path):
 
 
 def _read(path, pixel_spacing):
-    from hdogreg.data.io import load_image
+    """(image, mm per pixel) of an input file; the spacing is checked for plausibility."""
+    from hdogreg.data.io import read_image
+    from hdogreg.spacing import check_pixel_spacing
 
     suffix = Path(path).suffix.lower()
     if suffix in _PLAIN_SUFFIXES and pixel_spacing is None:
         raise ValueError(f"{path}: the pixel spacing of a PNG/TIFF image is unknown; "
                          "pass --pixel-spacing MM (INbreast: 0.07)")
     try:
-        return load_image(path, pixel_spacing)
+        image, meta = read_image(path, pixel_spacing)
     except ValueError as exc:
         # Anything that is not PNG/TIFF is tried as DICOM (DICOM files often lack a suffix);
         # for other suffixes say what was expected rather than why DICOM parsing failed.
@@ -110,6 +118,15 @@ def _read(path, pixel_spacing):
                 and "DICOM" in str(exc):
             raise ValueError(f"{path}: not a DICOM, PNG or TIFF image") from exc
         raise
+    source = meta.get("spacing_source")
+    name = "--pixel-spacing" if source == "given" else f"{path}: {source} (DICOM header)"
+    try:
+        spacing = check_pixel_spacing(meta["pixel_spacing"], name=name)
+    except ValueError as exc:
+        if source == "given":
+            raise
+        raise ValueError(f"{exc}; pass --pixel-spacing MM to override") from None
+    return image, spacing
 
 
 def _error_line(path, exc):
@@ -131,7 +148,7 @@ def _output_stems(paths):
     return stems
 
 
-def _write_outputs(out_dir, stem, mammogram, result):
+def _write_outputs(out_dir, stem, image, result):
     import imageio.v3 as iio
     import numpy as np
 
@@ -145,7 +162,7 @@ def _write_outputs(out_dir, stem, mammogram, result):
     }
     # Render everything before writing, so that a failure leaves no partial set of files.
     mask = result.mask.astype(np.uint8) * 255
-    overlay = overlay_image(mammogram.image, result.labels, breast=result.breast)
+    overlay = overlay_image(image, result.labels, breast=result.breast)
     # Fast zlib level: a full-field RGB overlay takes seconds at the default level.
     with atomic_path(paths["mask"]) as tmp:
         iio.imwrite(tmp, mask, extension=".png", compress_level=1)
@@ -170,7 +187,9 @@ def segment_files(paths, out_dir, model, params, *, pixel_spacing=None, progress
         Regression network.
     params : hdogreg.pipeline.SegmentParams
     pixel_spacing : float, optional
-        mm per pixel; required for PNG/TIFF, overrides the DICOM header.
+        mm per pixel; required for PNG/TIFF, overrides the DICOM header. Must be plausible
+        (:func:`hdogreg.spacing.check_pixel_spacing`); a header's implausible value fails that
+        image only.
     progress : bool or None, optional
         Progress bars (None: only on a terminal).
     stderr : file, optional
@@ -183,7 +202,10 @@ def segment_files(paths, out_dir, model, params, *, pixel_spacing=None, progress
     from tqdm import tqdm
 
     from hdogreg.pipeline import segment_mammogram
+    from hdogreg.spacing import check_pixel_spacing
 
+    if pixel_spacing is not None:
+        pixel_spacing = check_pixel_spacing(pixel_spacing, name="pixel_spacing")
     stderr = sys.stderr if stderr is None else stderr
     out_dir = Path(out_dir)
     inputs = {Path(p).resolve() for p in paths}
@@ -196,10 +218,10 @@ def segment_files(paths, out_dir, model, params, *, pixel_spacing=None, progress
             clash = [t for t in targets if t.resolve() in inputs]
             if clash:
                 raise ValueError(f"{path}: output {clash[0]} would overwrite an input")
-            mammogram = _read(path, pixel_spacing)
-            result = segment_mammogram(mammogram, model, params,
+            image, spacing = _read(path, pixel_spacing)
+            result = segment_mammogram(image, model, params, pixel_spacing=spacing,
                                        progress=bool(progress) if progress is not None else True)
-            _write_outputs(out_dir, stem, mammogram, result)
+            _write_outputs(out_dir, stem, image, result)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one bad image must not stop the batch
@@ -221,8 +243,21 @@ def _positive(convert, noun):
     return parse
 
 
-_positive_float = _positive(float, "a number")
 _positive_int = _positive(int, "an integer")
+
+
+def _pixel_spacing(text):
+    """argparse ``type`` of ``--pixel-spacing``: a plausible mm-per-pixel value."""
+    from hdogreg.spacing import check_pixel_spacing
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of mm per pixel, got {text!r}") from None
+    try:
+        return check_pixel_spacing(value, name="")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 #: Inference stride of ``hdogreg segment``: 384 (a quarter overlap) computes 0.55 times the
@@ -247,9 +282,10 @@ def _parser():
         "<stem>_overlay.png and <stem>_mcs.csv (one row per MC) to --out.")
     seg.add_argument("images", nargs="+", metavar="IMAGE", help="DICOM, PNG or TIFF mammogram")
     seg.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
-    seg.add_argument("--pixel-spacing", type=_positive_float, metavar="MM",
-                     help="mm per pixel; required for PNG/TIFF, overrides the DICOM header "
-                     "(the method is tuned for 0.07)")
+    seg.add_argument("--pixel-spacing", type=_pixel_spacing, metavar="MM",
+                     help="mm per pixel (0.02-0.5); required for PNG/TIFF and for DICOM without "
+                     "PixelSpacing/ImagerPixelSpacing, overrides the DICOM header. Images are "
+                     "analysed at the method's 0.07 mm and reported in their own pixels")
     seg.add_argument("--model", metavar="CKPT",
                      help="checkpoint (.pt with its .json) of the regression network; default "
                      "$HDOGREG_MODEL or build/models/default.pt (made by `make book`)")

@@ -5,6 +5,11 @@ bright blob-like and tubular candidate objects. Lower branch: the regression net
 the proximity map over the breast (:func:`hdogreg.inference.predict_proximity`). Output
 generation: the candidates overlapping the thresholded map by more than ``o_thr`` are kept
 (:func:`hdogreg.fusion.fuse`). :func:`mc_table` then measures every kept microcalcification.
+
+The method's scales are fixed in pixels at 0.07 mm (:data:`hdogreg.spacing.NATIVE_SPACING`):
+an image at another spacing is resampled to 0.07 mm for both branches and the fusion, and the
+kept objects are mapped back onto the input grid (:mod:`hdogreg.spacing`), where they are
+measured.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
+from hdogreg import spacing as _spacing
 from hdogreg._utils import check_image
 from hdogreg.fusion import FusionResult, fuse
 from hdogreg.inference import predict_proximity
@@ -96,25 +102,40 @@ class SegmentParams:
 class SegmentationResult:
     """Every intermediate of :func:`segment_mammogram` (the panels of Fig. 1).
 
+    The two branches and the fusion run on the *native grid* (0.07 mm per pixel,
+    ``native_spacing``); the final objects and their table are on the *input grid* (the
+    image as given, ``pixel_spacing``). For an image at 0.07 mm both grids are the same and
+    no resampling takes place (:attr:`resampled` is False, ``output is fusion``).
+
     Attributes
     ----------
     hdog : HDoGResult
-        Candidate objects of the blob segmentation (upper branch).
-    pmap : (H, W) ndarray of float32
-        Predicted proximity map (lower branch), 0 outside the breast.
+        Candidate objects of the blob segmentation (upper branch). Native grid.
+    pmap : (h, w) ndarray of float32
+        Predicted proximity map (lower branch), 0 outside the breast. Native grid.
     breast : (H, W) ndarray of bool
-        Breast mask used for the inference.
-    region : (H, W) ndarray of bool
+        Breast mask: the one given, else :func:`hdogreg.breast.breast_mask` of the image on
+        the native grid mapped back. Input grid.
+    region : (h, w) ndarray of bool
         Eroded breast mask (:func:`fusion_region`): the map is set to 0 outside it before
-        the fusion (:attr:`fusion_map`).
+        the fusion (:attr:`fusion_map`). Native grid.
     fusion : FusionResult
         Kept objects (``labels`` 1..m, ``scores``; ``source_labels`` are labels of
-        ``hdog.labels``).
+        ``hdog.labels``). Native grid.
     table : pandas.DataFrame
-        One row per kept MC (:func:`mc_table`).
+        One row per kept MC (:func:`mc_table`), in input pixels and ``pixel_spacing``.
     params : SegmentParams
     pixel_spacing : float
-        mm per pixel used for the table.
+        mm per pixel of the input, used for the table.
+    native_spacing : float
+        mm per pixel of the native grid (0.07).
+    native_breast : (h, w) ndarray of bool
+        Breast mask used for the inference. Native grid (``breast`` itself if not resampled).
+    output : FusionResult
+        ``fusion`` mapped onto the input grid (:func:`hdogreg.spacing.labels_to_input`; same
+        ids, ``scores`` and ``source_labels``; ``mask`` is ``labels > 0``; an object closer
+        than one input pixel to others may lose all its pixels and is then absent from
+        ``labels`` and ``table``). ``fusion`` itself if not resampled.
     """
 
     hdog: object
@@ -125,20 +146,39 @@ class SegmentationResult:
     table: pd.DataFrame
     params: SegmentParams
     pixel_spacing: float
+    native_spacing: float = _spacing.NATIVE_SPACING
+    native_breast: np.ndarray | None = None
+    output: FusionResult | None = None
+
+    def __post_init__(self):
+        if self.native_breast is None:
+            self.native_breast = self.breast
+        if self.output is None:
+            self.output = self.fusion
+
+    @property
+    def resampled(self):
+        """True if the image was resampled to the native grid (its spacing is not 0.07 mm)."""
+        return self.output is not self.fusion
+
+    @property
+    def input_shape(self):
+        """Shape of the input grid."""
+        return self.output.labels.shape
 
     @property
     def labels(self):
-        """Final label image (1..m)."""
-        return self.fusion.labels
+        """Final label image (1..m) on the input grid."""
+        return self.output.labels
 
     @property
     def mask(self):
-        """Final segmentation mask."""
-        return self.fusion.mask
+        """Final segmentation mask on the input grid."""
+        return self.output.mask
 
     @property
     def fusion_map(self):
-        """The map the fusion thresholds: ``pmap`` inside ``region``, 0 outside."""
+        """The map the fusion thresholds: ``pmap`` inside ``region``, 0 outside (native grid)."""
         return np.where(self.region, self.pmap, np.float32(0))
 
     def candidates(self):
@@ -146,10 +186,21 @@ class SegmentationResult:
 
         Object ``j`` of the returned labels is in the final output at threshold ``p`` iff
         ``scores[j - 1] >= p`` (pass ``labels`` and ``scores`` to
-        :func:`hdogreg.metrics.froc_counts`). Candidates outside ``region`` score 0.
+        :func:`hdogreg.metrics.froc_counts`). Candidates outside ``region`` score 0. On the
+        input grid, like :attr:`labels` (mapped as :attr:`output` is).
         """
-        return fuse(self.hdog.labels, self.fusion_map, -np.inf, self.params.o_thr,
+        cand = fuse(self.hdog.labels, self.fusion_map, -np.inf, self.params.o_thr,
                     fill_holes=self.params.fill_holes)
+        if not self.resampled:
+            return cand
+        return _to_input(cand, self.input_shape)
+
+
+def _to_input(fused, shape):
+    """A FusionResult with its labels mapped onto the input grid of `shape`."""
+    labels = _spacing.labels_to_input(fused.labels, shape)
+    return FusionResult(mask=labels > 0, labels=labels, scores=fused.scores,
+                        source_labels=fused.source_labels)
 
 
 def fusion_region(breast, erosion=45):
@@ -168,7 +219,7 @@ def fusion_region(breast, erosion=45):
 
 
 def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=None,
-                      progress=True):
+                      progress=True, native_spacing=_spacing.NATIVE_SPACING):
     """Segment the microcalcifications of one mammogram (Fig. 1).
 
     Parameters
@@ -181,20 +232,37 @@ def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=N
     params : SegmentParams, optional
         Defaults to ``SegmentParams()`` (the paper's values).
     breast : (H, W) array_like of bool, optional
-        Breast mask; computed with :func:`hdogreg.breast.breast_mask` if not given.
+        Breast mask on the input grid; computed with :func:`hdogreg.breast.breast_mask` (on the
+        native grid) if not given.
     pixel_spacing : float, optional
-        mm per pixel for the table; default the Mammogram's, else 0.07 (INbreast).
+        mm per pixel of `image`; default the Mammogram's, else 0.07 (INbreast). Must be
+        plausible (0.02-0.5 mm, :func:`hdogreg.spacing.check_pixel_spacing`).
     progress : bool, optional
         Progress bar of the sliding-window inference.
+    native_spacing : float, optional
+        mm per pixel at which the method's scales (HDoG sigmas in px, breast erosion, the
+        network) are defined: 0.07, the paper's and INbreast's.
 
     Returns
     -------
     SegmentationResult
+        ``labels``, ``mask``, ``breast`` and ``table`` on the input grid (table in input
+        pixels and mm); ``hdog``, ``pmap``, ``region``, ``fusion`` on the native grid.
+
+    Raises
+    ------
+    ValueError
+        Implausible or non-finite `pixel_spacing`, or a `breast` mask of another shape.
 
     Notes
     -----
-    The HDoG scales and the network are defined in pixels at the paper's 0.07 mm; images at a
-    very different resolution should be resampled first.
+    If `pixel_spacing` differs from `native_spacing` (by more than 1e-6 mm), the image is
+    resampled to it with anti-aliasing (:func:`hdogreg.spacing.to_native`) and a given breast
+    mask by nearest neighbour; both branches and the fusion run there; the kept objects are
+    mapped back onto the input grid (:func:`hdogreg.spacing.labels_to_input`: ids and scores
+    kept; an object smaller than an input pixel becomes one input pixel) and measured on the
+    input image (:func:`mc_table`). At the native spacing nothing is resampled and the result
+    is the direct computation on the image.
     """
     from hdogreg.hdog import hdog_segment
 
@@ -203,27 +271,43 @@ def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=N
         if pixel_spacing is None:
             pixel_spacing = image.pixel_spacing
         image = image.image
-    pixel_spacing = 0.07 if pixel_spacing is None else float(pixel_spacing)
-    if not pixel_spacing > 0:
-        raise ValueError(f"pixel_spacing must be > 0 mm, got {pixel_spacing}")
+    native_spacing = _spacing.check_pixel_spacing(native_spacing, name="native_spacing")
+    pixel_spacing = native_spacing if pixel_spacing is None else pixel_spacing
+    pixel_spacing = _spacing.check_pixel_spacing(pixel_spacing, name="pixel_spacing")
     image = check_image(image)
-    if breast is None:
+    if breast is not None:
+        breast = np.asarray(breast, dtype=bool)
+        if breast.shape != image.shape:
+            raise ValueError(f"breast mask shape {breast.shape} differs from image shape "
+                             f"{image.shape}")
+    resample = not _spacing.is_native(pixel_spacing, native_spacing)
+    if resample:
+        work = _spacing.to_native(image, pixel_spacing, native_spacing)
+        work_breast = None if breast is None else _spacing.nearest_resize(breast, work.shape)
+    else:
+        work, work_breast = image, breast
+    if work_breast is None:
         from hdogreg.breast import breast_mask
 
-        breast = breast_mask(image)
-    breast = np.asarray(breast, dtype=bool)
-    if breast.shape != image.shape:
-        raise ValueError(f"breast mask shape {breast.shape} differs from image shape {image.shape}")
+        work_breast = np.asarray(breast_mask(work), dtype=bool)
 
-    hdog = hdog_segment(image, **params.hdog_kwargs())
-    pmap = predict_proximity(model, image, mask=breast, progress=progress,
+    hdog = hdog_segment(work, **params.hdog_kwargs())
+    pmap = predict_proximity(model, work, mask=work_breast, progress=progress,
                              **params.inference_kwargs())
-    region = fusion_region(breast, params.breast_erosion)
+    region = fusion_region(work_breast, params.breast_erosion)
     fused = fuse(hdog.labels, np.where(region, pmap, np.float32(0)), params.p_thr, params.o_thr,
                  fill_holes=params.fill_holes)
-    table = mc_table(fused.labels, image, pixel_spacing, fused.scores)
+    if resample:
+        output = _to_input(fused, image.shape)
+        if breast is None:
+            breast = _spacing.nearest_resize(work_breast, image.shape)
+    else:
+        output, breast = fused, work_breast
+    table = mc_table(output.labels, image, pixel_spacing, output.scores)
     return SegmentationResult(hdog=hdog, pmap=pmap, breast=breast, region=region, fusion=fused,
-                              table=table, params=params, pixel_spacing=pixel_spacing)
+                              table=table, params=params, pixel_spacing=pixel_spacing,
+                              native_spacing=native_spacing, native_breast=work_breast,
+                              output=output)
 
 
 def mc_table(labels, image, pixel_spacing, scores=None):

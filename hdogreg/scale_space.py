@@ -43,6 +43,7 @@ __all__ = [
     "prune_blobs",
     "dog_peaks",
     "disk_log_response",
+    "blobs_near_objects",
 ]
 
 #: Gaussian kernels are cut at ``TRUNCATE * sigma`` (scipy's and scikit-image's default).
@@ -562,3 +563,44 @@ def dog_peaks(image, sigma_min=1.18, sigma_max=3.1, k=1.6, dog_threshold=0.006, 
     coords, _ = _order_like_skimage(coords, dog[tuple(coords.T)])
     blobs = np.column_stack([coords[:, 1], coords[:, 2], sigmas[coords[:, 0]]]).astype(float)
     return prune_blobs(blobs.reshape(-1, 3), overlap)
+
+
+def blobs_near_objects(blobs, labels, max_distance=5.0):
+    """Which labelled objects have a blob near them, and which blobs lie near an object.
+
+    Parameters
+    ----------
+    blobs : (n, 3) array_like
+        ``(row, col, sigma)`` as returned by :func:`dog_peaks`.
+    labels : (H, W) array_like of int
+        Objects (e.g. ``Mammogram.mc_labels()``); 0 is background.
+    max_distance : float
+        A blob centre within this many pixels of an object's pixels counts as near it.
+
+    Returns
+    -------
+    object_hit : ndarray of bool
+        One entry per label ``1 .. labels.max()``: some blob lies near it.
+    blob_near : ndarray of bool
+        One entry per blob: it lies near some object.
+
+    Examples
+    --------
+    >>> lab = np.zeros((20, 20), int); lab[5, 5] = 1; lab[15, 15] = 2
+    >>> hit, near = blobs_near_objects([[6, 7, 1.2], [10, 0, 1.2]], lab, 3)
+    >>> hit.tolist(), near.tolist()
+    ([True, False], [True, False])
+    """
+    lab = np.asarray(labels)
+    b = np.asarray(blobs, float).reshape(-1, 3)
+    n_obj = int(lab.max()) if lab.size else 0
+    if n_obj == 0 or len(b) == 0:
+        return np.zeros(n_obj, bool), np.zeros(len(b), bool)
+    dist, (ir, ic) = ndi.distance_transform_edt(lab == 0, return_indices=True)
+    r = np.clip(np.rint(b[:, 0]).astype(int), 0, lab.shape[0] - 1)
+    c = np.clip(np.rint(b[:, 1]).astype(int), 0, lab.shape[1] - 1)
+    blob_near = dist[r, c] <= max_distance
+    nearest = lab[ir[r, c], ic[r, c]]
+    object_hit = np.zeros(n_obj + 1, bool)
+    object_hit[nearest[blob_near]] = True
+    return object_hit[1:], blob_near

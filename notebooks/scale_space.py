@@ -53,6 +53,7 @@ from skimage.feature import blob_dog
 
 from hdogreg.book import save_results
 from hdogreg.scale_space import (
+    blobs_near_objects,
     disk_log_response,
     dog_peaks,
     dog_scale_space,
@@ -271,9 +272,14 @@ per_scale = pd.DataFrame({"sigma": dog_sigmas,
                           "blobs_in_patch": [int(np.sum(np.isclose(blobs[inside, 2], s))) for s in dog_sigmas]})
 per_scale
 
+# %%
+mc_hit, blob_near = blobs_near_objects(blobs, mammo.mc_labels(), max_distance=5)
+print(f"{mc_hit.sum()} of {mc_hit.size} annotated MCs of this image have a blob within 5 px; "
+      f"{(~blob_near).sum()} of {len(blobs)} blobs lie farther than 5 px from every annotated MC")
+
 # %% [markdown]
-# Most MCs get a blob, but so do many bright specks of texture and points along bright lines:
-# the DoG is a permissive *candidate* generator. The next page
+# The counts above say how many MCs get a blob and how many blobs are bright specks of texture
+# and points along bright lines instead: the DoG is a permissive *candidate* generator. The next page
 # ([the Hessian constraint](hessian)) turns each blob into an object and shows which shapes
 # survive.
 

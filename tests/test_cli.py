@@ -28,7 +28,7 @@ def inputs(tmp_path_factory):
     from hdogreg.data.synth import synth_mammogram, write_dicom
 
     root = tmp_path_factory.mktemp("inputs")
-    synth = synth_mammogram(0, shape=(320, 256))
+    synth = synth_mammogram(0, shape=(320, 256), count_model="dense")
     dcm = write_dicom(root / "case.dcm", synth.raw, bits=synth.bits, pixel_spacing=0.07,
                       patient_id="p0", laterality="L", view="CC")
     png = root / "case_png.png"
@@ -171,3 +171,78 @@ def test_console_script_runs():
     proc = subprocess.run([sys.executable, "-m", "hdogreg.cli", "segment", "--help"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--pixel-spacing" in proc.stdout
+
+
+# ----------------------------------------------------------------------------- pixel spacing
+
+
+@pytest.mark.parametrize("bad, message", [("70", "70 µm = 0.07 mm"), ("0.0007", "implausible"),
+                                          ("nan", "finite"), ("inf", "finite"), ("0", "> 0")])
+def test_implausible_pixel_spacing_option_is_a_usage_error(inputs, stand_in, tmp_path, capsys,
+                                                           bad, message):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path / "o"), "--model",
+                  str(stand_in), "--pixel-spacing", bad, *SMALL])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--pixel-spacing" in err and message in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_implausible_header_spacing_fails_that_image_only(inputs, stand_in, tmp_path, capsys,
+                                                           make_dicom):
+    import pydicom
+
+    raw = pydicom.dcmread(inputs["dcm"]).pixel_array
+    um = make_dicom(tmp_path / "in_um.dcm", raw, PixelSpacing=["70", "70"])
+    none = make_dicom(tmp_path / "nospacing.dcm", raw)
+    out = tmp_path / "out"
+    code = cli.main(["segment", str(um), str(inputs["dcm"]), str(none), "--out", str(out),
+                     "--model", str(stand_in), *SMALL])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2
+    assert err[0].startswith(f"hdogreg: error: {um}: PixelSpacing (DICOM header) = 70 mm per pixel "
+                             "is implausible")
+    assert "70 µm = 0.07 mm" in err[0] and err[0].endswith("pass --pixel-spacing MM to override")
+    assert err[1].startswith(f"hdogreg: error: {none}: ") and "--pixel-spacing" in err[1]
+    _check_outputs(out, "case", inputs["shape"])
+    assert not list(out.glob("in_um*")) and not list(out.glob("nospacing*"))
+    # The option overrides the header.
+    assert cli.main(["segment", str(um), "--out", str(out), "--model", str(stand_in),
+                     "--pixel-spacing", "0.07", *SMALL]) == 0
+    _check_outputs(out, "in_um", raw.shape)
+
+
+def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path, make_dicom):
+    """The same breast at 0.14 mm (2 x 2 binned): outputs on its grid, CSV in its pixels."""
+    from hdogreg.data import read_dicom
+    from hdogreg.pipeline import SegmentParams, segment_mammogram
+
+    image07, _ = read_dicom(inputs["dcm"])
+    rows, cols = inputs["shape"]
+    binned = image07.reshape(rows // 2, 2, cols // 2, 2).mean(axis=(1, 3))
+    raw = np.round(binned.astype(np.float64) * 4095).astype(np.uint16)
+    dcm = make_dicom(tmp_path / "coarse.dcm", raw, bits=12,
+                     ImagerPixelSpacing=["0.154", "0.154"],
+                     EstimatedRadiographicMagnificationFactor="1.1")   # 0.154 / 1.1 = 0.14
+    out = tmp_path / "out"
+    assert cli.main(["segment", str(inputs["dcm"]), str(dcm), "--out", str(out), "--model",
+                     str(stand_in), *SMALL]) == 0
+    t07 = pd.read_csv(out / "case_mcs.csv")
+    mask, t14 = _check_outputs(out, "coarse", raw.shape)
+    assert len(t14) > 0
+    np.testing.assert_allclose(t14["area_mm2"], t14["area_px"] * 0.14 ** 2, rtol=1e-5)
+    # The CSV is the pipeline's table of the input at its spacing (the CLI's settings).
+    params = SegmentParams(window=64, stride=32)
+    image, meta = read_dicom(dcm)
+    assert meta["pixel_spacing"] == pytest.approx(0.14)
+    expected = segment_mammogram(image, BrightSpots(), params, pixel_spacing=meta["pixel_spacing"],
+                                 progress=False)
+    np.testing.assert_array_equal(mask > 0, expected.mask)
+    np.testing.assert_allclose(t14[["x", "y", "area_mm2"]], expected.table[["x", "y", "area_mm2"]],
+                               rtol=1e-5)
+    # Coordinates in the 0.14 mm grid: each MC is one of the 0.07 mm image, at (c - 0.5) / 2.
+    half = (t07[["x", "y"]].to_numpy() - 0.5) / 2
+    dist = np.linalg.norm(t14[["x", "y"]].to_numpy()[:, None] - half[None], axis=2).min(axis=1)
+    assert np.all(dist <= 1.0), dist

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from hdogreg.data import DataError, load_image, read_image, read_points_csv
+from hdogreg.data import DataError, load_image, read_dicom, read_image, read_points_csv
 from hdogreg.data.synth import write_dicom
 
 
@@ -23,7 +23,7 @@ def test_png_16bit_keeps_full_depth(tmp_path, raw):
     img, meta = read_image(tmp_path / "a.png", 0.05)
     assert img.dtype == np.float32 and img[10, 20] == 1.0
     assert img[5, 5] == pytest.approx(1000 / 65535)
-    assert meta == {"intensity_scale": 65535.0, "pixel_spacing": 0.05}
+    assert meta == {"intensity_scale": 65535.0, "pixel_spacing": 0.05, "spacing_source": "given"}
 
 
 def test_tiff_with_explicit_scale(tmp_path, raw):
@@ -44,7 +44,9 @@ def test_dicom_spacing_from_header_or_argument(tmp_path):
     img, meta = read_image(tmp_path / "m.dcm")
     assert meta["pixel_spacing"] == pytest.approx(0.07) and meta["intensity_scale"] == 4095
     assert img.max() == 1.0
+    assert meta["spacing_source"] == "PixelSpacing"
     assert read_image(tmp_path / "m.dcm", 0.1)[1]["pixel_spacing"] == 0.1
+    assert read_image(tmp_path / "m.dcm", 0.1)[1]["spacing_source"] == "given"
     mg = load_image(tmp_path / "m.dcm")
     assert (mg.laterality, mg.view, mg.patient_id) == ("L", "ML", "p1")
 
@@ -77,3 +79,90 @@ def test_unreadable_png(tmp_path):
     (tmp_path / "b.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(DataError, match="b.png: unreadable image"):
         read_image(tmp_path / "b.png", 0.07)
+
+
+# ----------------------------------------------------------------------------- DICOM spacing
+
+RAW = np.arange(12 * 10, dtype=np.uint16).reshape(12, 10) * 30
+MAG = "EstimatedRadiographicMagnificationFactor"
+
+
+@pytest.mark.parametrize("tags, spacing, source", [
+    # PixelSpacing (calibrated at the patient) wins over the detector's spacing.
+    ({"PixelSpacing": ["0.1", "0.1"], "ImagerPixelSpacing": ["0.12", "0.12"], MAG: "1.2"},
+     0.1, "PixelSpacing"),
+    ({"PixelSpacing": ["0.1", "0.1"], "ImagerPixelSpacing": ["0.085", "0.085"]}, 0.1, "PixelSpacing"),
+    # Else the detector spacing divided by the magnification factor...
+    ({"ImagerPixelSpacing": ["0.085", "0.085"], MAG: "1.0869"}, 0.085 / 1.0869,
+     "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"),
+    # ... or as it is without one.
+    ({"ImagerPixelSpacing": ["0.1", "0.1"]}, 0.1, "ImagerPixelSpacing"),
+    # An empty PixelSpacing counts as absent.
+    ({"PixelSpacing": "", "ImagerPixelSpacing": ["0.07", "0.07"]}, 0.07, "ImagerPixelSpacing"),
+    # Rows and columns within 1%: their mean.
+    ({"PixelSpacing": ["0.1", "0.1005"]}, 0.10025, "PixelSpacing"),
+    ({}, None, None),
+])
+def test_dicom_spacing_precedence(tmp_path, make_dicom, tags, spacing, source):
+    path = make_dicom(tmp_path / "s.dcm", RAW, **tags)
+    image, meta = read_dicom(path)
+    assert image.shape == RAW.shape
+    assert meta["spacing_source"] == source
+    if spacing is None:
+        assert meta["pixel_spacing"] is None
+    else:
+        assert meta["pixel_spacing"] == pytest.approx(spacing, rel=1e-12)
+        assert read_image(path)[1]["pixel_spacing"] == pytest.approx(spacing, rel=1e-12)
+        assert load_image(path).pixel_spacing == pytest.approx(spacing, rel=1e-12)
+    # A given spacing overrides the header and says so.
+    given = read_image(path, 0.05)[1]
+    assert (given["pixel_spacing"], given["spacing_source"]) == (0.05, "given")
+
+
+def test_dicom_without_spacing_asks_for_it(tmp_path, make_dicom):
+    path = make_dicom(tmp_path / "nospacing.dcm", RAW)
+    with pytest.raises(DataError, match=r"nospacing\.dcm: the DICOM header gives no pixel spacing "
+                                        r".*PixelSpacing.*ImagerPixelSpacing.*--pixel-spacing"):
+        read_image(path)
+    assert load_image(path, 0.07).pixel_spacing == 0.07
+
+
+def test_dicom_non_square_pixels_refused(tmp_path, make_dicom):
+    path = make_dicom(tmp_path / "aniso.dcm", RAW, PixelSpacing=["0.1", "0.12"])
+    with pytest.raises(DataError, match=r"aniso\.dcm: non-square pixels \(PixelSpacing: row 0\.1 mm, "
+                                        r"column 0\.12 mm.*more than 1%\); resample"):
+        read_dicom(path)
+    path = make_dicom(tmp_path / "aniso2.dcm", RAW, ImagerPixelSpacing=["0.1", "0.102"])
+    with pytest.raises(DataError, match="non-square pixels \\(ImagerPixelSpacing"):
+        read_image(path, 0.1)      # one number cannot describe it, even given
+
+
+@pytest.mark.parametrize("tags, what", [
+    ({"ImagerPixelSpacing": ["0.1", "0.1"], MAG: "0"}, MAG),
+    ({"ImagerPixelSpacing": ["0.1", "0.1"], MAG: "-1.1"}, MAG),
+    ({"PixelSpacing": ["0.1", "0.1", "0.1"]}, "PixelSpacing"),
+])
+def test_dicom_malformed_spacing_refused(tmp_path, make_dicom, tags, what):
+    path = make_dicom(tmp_path / "bad.dcm", RAW, **tags)
+    with pytest.raises(DataError, match=rf"bad\.dcm: malformed {what}"):
+        read_dicom(path)
+
+
+def test_dicom_header_spacing_is_reported_as_is(tmp_path, make_dicom):
+    # 70 (µm written as mm): the reader reports it; plausibility is the pipeline's check.
+    path = make_dicom(tmp_path / "um.dcm", RAW, PixelSpacing=["70", "70"])
+    assert read_dicom(path)[1]["pixel_spacing"] == 70.0
+    assert read_image(path)[1]["pixel_spacing"] == 70.0
+    # A zero spacing is no spacing at all: read_image asks for one, naming file and tag.
+    path = make_dicom(tmp_path / "zero.dcm", RAW, ImagerPixelSpacing=["0", "0"])
+    assert read_dicom(path)[1]["pixel_spacing"] == 0.0
+    with pytest.raises(DataError, match=r"zero\.dcm: ImagerPixelSpacing 0 mm .*--pixel-spacing"):
+        read_image(path)
+    assert read_image(path, 0.1)[1]["pixel_spacing"] == 0.1
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 0, -0.1])
+def test_given_spacing_must_be_finite_and_positive(tmp_path, raw, bad):
+    iio.imwrite(tmp_path / "a.png", raw)
+    with pytest.raises(ValueError, match="pixel_spacing must be a finite number > 0"):
+        read_image(tmp_path / "a.png", bad)

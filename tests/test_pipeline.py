@@ -148,3 +148,114 @@ def test_overlay_outlines_objects_in_red():
     assert red.sum() == 12
     grey = rgb[~red]
     assert np.all(grey[:, 0] == grey[:, 1]) and grey[:, 0].min() < grey[:, 0].max()
+
+
+# ----------------------------------------------------------------------------- pixel spacing
+
+SPACING_BLOBS = BLOBS + [(90, 30, 2.5, 0.2), (20, 100, 1.8, 0.15)]
+
+
+@pytest.fixture(scope="module")
+def image07():
+    """A 0.07 mm phantom with five blobs (and faint noise) of even size for 2x2 binning."""
+    return phantom((140, 200), blobs=SPACING_BLOBS, background=0.3, noise=0.003, seed=1)
+
+
+def _by_hand(image, breast, params):
+    from hdogreg.inference import predict_proximity
+
+    hdog = hdog_segment(image, **params.hdog_kwargs())
+    pmap = predict_proximity(Ones(), image, mask=breast, progress=False, **params.inference_kwargs())
+    region = fusion_region(breast, params.breast_erosion)
+    fused = fuse(hdog.labels, np.where(region, pmap, np.float32(0)), params.p_thr, params.o_thr)
+    return fused, mc_table(fused.labels, image, 0.07, fused.scores)
+
+
+def test_native_spacing_takes_no_resampling_path(image07, monkeypatch):
+    import pandas as pd
+
+    from hdogreg import spacing
+
+    params = small_params(p_thr=0.5).replace(breast_erosion=5)
+    breast = np.zeros(image07.shape, bool)
+    breast[:, :170] = True
+    fused, table = _by_hand(image07, breast, params)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("resampling at the native spacing")
+
+    for name in ("to_native", "nearest_resize", "labels_to_input"):
+        monkeypatch.setattr(spacing, name, refuse)
+    for s in (None, 0.07, 0.07 + 5e-7):
+        res = segment_mammogram(image07, Ones(), params, breast=breast, pixel_spacing=s,
+                                progress=False)
+        assert not res.resampled and res.output is res.fusion and res.native_breast is res.breast
+        assert res.pixel_spacing == pytest.approx(0.07, abs=1e-6) and res.native_spacing == 0.07
+        np.testing.assert_array_equal(res.labels, fused.labels)
+        np.testing.assert_array_equal(res.mask, fused.mask)
+        np.testing.assert_array_equal(res.fusion.scores, fused.scores)
+        if s != 0.07 + 5e-7:      # (its table has areas in its own 0.0700005 mm)
+            pd.testing.assert_frame_equal(res.table, table, check_exact=True)
+        assert res.candidates().labels.shape == image07.shape
+
+
+def test_image_at_014_mm_is_reported_in_its_own_pixels(image07):
+    params = small_params(p_thr=0.5)
+    r07 = segment_mammogram(image07, Ones(), params, breast=np.ones(image07.shape, bool),
+                            progress=False)
+    small = image07.reshape(70, 2, 100, 2).mean(axis=(1, 3))     # the same breast at 0.14 mm
+    r14 = segment_mammogram(small, Ones(), params, breast=np.ones(small.shape, bool),
+                            pixel_spacing=0.14, progress=False)
+    assert len(r07.table) == 5 and r14.resampled
+    # Input grid: labels, mask, breast, candidates; native grid: the branches and the fusion.
+    for a in (r14.labels, r14.mask, r14.breast, r14.candidates().labels):
+        assert a.shape == small.shape
+    for a in (r14.hdog.labels, r14.pmap, r14.region, r14.native_breast, r14.fusion.labels):
+        assert a.shape == image07.shape
+    ids = set(np.unique(r14.labels)) - {0}
+    assert ids == set(r14.table["label"]) and ids <= set(range(1, r14.fusion.n_objects + 1))
+    np.testing.assert_array_equal(r14.mask, r14.labels > 0)
+    # Centroids in the 0.14 mm grid's pixels: (c - 0.5) / 2 of the 0.07 mm ones, within a pixel.
+    t07 = r07.table.sort_values(["y", "x"]).reset_index(drop=True)
+    t14 = r14.table.sort_values(["y", "x"]).reset_index(drop=True)
+    assert len(t14) == len(t07)
+    for col in ("x", "y"):
+        np.testing.assert_allclose(t14[col], (t07[col] - 0.5) / 2, atol=1.0)
+    # Areas in mm^2 of the input's pixels, comparable to the 0.07 mm measurement.
+    np.testing.assert_allclose(t14["area_mm2"], t14["area_px"] * 0.14 ** 2)
+    np.testing.assert_allclose(t14["area_mm2"], t07["area_mm2"], rtol=0.5)
+    assert t14["area_mm2"].sum() == pytest.approx(t07["area_mm2"].sum(), rel=0.25)
+    np.testing.assert_allclose(t14["major_axis_mm"], t07["major_axis_mm"], rtol=0.5)
+    # Intensities measured on the input image.
+    np.testing.assert_allclose(
+        t14["mean_intensity"],
+        [small[r14.labels == lab].mean() for lab in t14["label"]], rtol=1e-6)
+
+
+def test_finer_image_and_its_breast_mask(image07):
+    from hdogreg.spacing import to_native
+
+    params = small_params(p_thr=0.5)
+    r07 = segment_mammogram(image07, Ones(), params, breast=np.ones(image07.shape, bool),
+                            progress=False)
+    fine = to_native(image07, 0.07, native=0.05)                 # the same breast at 0.05 mm
+    breast = np.zeros(fine.shape, bool)
+    breast[:, :170] = True                                       # blob at col 150 * 1.4 = 210 is out
+    res = segment_mammogram(fine, Ones(), params, breast=breast, pixel_spacing=0.05,
+                            progress=False)
+    assert res.labels.shape == fine.shape == (196, 280)
+    assert res.breast is breast and res.native_breast.shape == image07.shape
+    assert not res.mask[:, 170:].any()
+    t07 = r07.table[r07.table["x"] < 120].sort_values(["y", "x"]).reset_index(drop=True)
+    t05 = res.table.sort_values(["y", "x"]).reset_index(drop=True)
+    assert len(t05) == len(t07) == 4
+    for col in ("x", "y"):
+        np.testing.assert_allclose(t05[col], (t07[col] + 0.5) * 1.4 - 0.5, atol=1.0)
+    np.testing.assert_allclose(t05["area_mm2"], t05["area_px"] * 0.05 ** 2)
+    np.testing.assert_allclose(t05["area_mm2"], t07["area_mm2"], rtol=0.5)
+
+
+@pytest.mark.parametrize("bad", [70, 0.0007, np.nan, np.inf, 0])
+def test_segment_refuses_implausible_spacings(image, bad):
+    with pytest.raises(ValueError, match="pixel_spacing"):
+        segment_mammogram(image, Ones(), small_params(), pixel_spacing=bad, progress=False)

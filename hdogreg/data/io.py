@@ -25,6 +25,59 @@ def _require_file(path):
     return path
 
 
+#: Relative difference of row and column spacing above which a DICOM image is refused.
+SQUARE_RTOL = 0.01
+
+
+def _tag_numbers(ds, key, path):
+    """Numbers of a DICOM tag (a DS multi-value), or None if absent or empty."""
+    if key not in ds:
+        return None
+    value = ds[key].value
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        items = [] if value is None or str(value).strip() == "" else [value]
+    else:
+        items = list(value)
+    if not items:
+        return None
+    try:
+        numbers = [float(v) for v in items]
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: malformed {key} {value!r} in the DICOM header") from None
+    if not all(np.isfinite(numbers)):
+        raise DataError(f"{path}: malformed {key} {value!r} in the DICOM header")
+    return numbers
+
+
+def _header_spacing(ds, path):
+    """(spacing in mm, source) from a DICOM header; (None, None) if it gives none."""
+    source = "PixelSpacing"
+    values = _tag_numbers(ds, "PixelSpacing", path)
+    if values is None:
+        source = "ImagerPixelSpacing"
+        values = _tag_numbers(ds, "ImagerPixelSpacing", path)
+    if values is None:
+        return None, None
+    if len(values) not in (1, 2):
+        raise DataError(f"{path}: malformed {source} {values} in the DICOM header "
+                        "(expected row and column spacing)")
+    row, col = values[0], values[-1]
+    if abs(row - col) > SQUARE_RTOL * max(abs(row), abs(col)):
+        raise DataError(f"{path}: non-square pixels ({source}: row {row:g} mm, column {col:g} "
+                        f"mm, differing by more than {SQUARE_RTOL:.0%}); resample the image to "
+                        "square pixels first")
+    spacing = (row + col) / 2
+    if source == "ImagerPixelSpacing":
+        factor = _tag_numbers(ds, "EstimatedRadiographicMagnificationFactor", path)
+        if factor is not None:
+            if len(factor) != 1 or not factor[0] > 0:
+                raise DataError(f"{path}: malformed EstimatedRadiographicMagnificationFactor "
+                                f"{factor} in the DICOM header (expected one number > 0)")
+            spacing /= factor[0]
+            source = "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
+    return float(spacing), source
+
+
 def read_dicom(path):
     """Read a DICOM mammogram at full bit depth.
 
@@ -38,14 +91,36 @@ def read_dicom(path):
         ``raw / intensity_scale``, clipped to [0, 1]; MONOCHROME1 is inverted so that
         calcifications are bright.
     meta : dict
-        ``intensity_scale`` (``2**BitsStored - 1``), ``pixel_spacing`` (mm, or None),
-        ``bits_stored``, ``laterality``, ``view``, ``patient_id``, ``manufacturer``.
+        ``intensity_scale`` (``2**BitsStored - 1``), ``pixel_spacing`` (mm per pixel, or
+        None), ``spacing_source`` (see below), ``bits_stored``, ``laterality``, ``view``,
+        ``patient_id``, ``manufacturer``.
 
     Raises
     ------
     DataError
-        Missing file, not a DICOM file, no pixel data, or compressed pixel data without
-        an installed decoder; the message names the file.
+        Missing file, not a DICOM file, no pixel data, compressed pixel data without
+        an installed decoder, or a malformed or non-square pixel spacing; the message names
+        the file.
+
+    Notes
+    -----
+    The pixel spacing is read as DICOM defines it for mammograms, first match wins
+    (``spacing_source`` records which):
+
+    1. ``PixelSpacing`` (0028,0030): spacing in the patient, already calibrated
+       (``"PixelSpacing"``);
+    2. ``ImagerPixelSpacing`` (0018,1164), the spacing at the detector, divided by
+       ``EstimatedRadiographicMagnificationFactor`` (0018,1114) if present, which gives
+       the spacing at the breast (``"ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"``);
+    3. ``ImagerPixelSpacing`` alone (``"ImagerPixelSpacing"``);
+    4. none: ``pixel_spacing`` and ``spacing_source`` are None (the caller must give it).
+
+    Row and column spacing (the two values of the tag) that differ by more than 1% are
+    refused: the method needs square pixels, and one number cannot describe such an image
+    (resample it to square pixels first). Within 1%, their mean is used. Plausibility
+    (0.02-0.5 mm) is not checked here but by the consumers
+    (:func:`hdogreg.spacing.check_pixel_spacing`), so that a reader reports the header as it
+    is.
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -75,14 +150,11 @@ def read_dicom(path):
     if ds.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
         image = scale - image
     image = np.clip(image / np.float32(scale), 0.0, 1.0)
-    spacing = None
-    for key in ("PixelSpacing", "ImagerPixelSpacing"):
-        if key in ds and ds[key].value:
-            spacing = float(ds[key].value[0])
-            break
+    spacing, source = _header_spacing(ds, path)
     meta = {
         "intensity_scale": scale,
         "pixel_spacing": spacing,
+        "spacing_source": source,
         "bits_stored": bits,
         "laterality": str(ds.get("ImageLaterality", ds.get("Laterality", "")) or ""),
         "view": str(ds.get("ViewPosition", "") or ""),
@@ -99,7 +171,8 @@ def read_image(path, pixel_spacing=None, *, intensity_scale=None):
     ----------
     path : str or Path
     pixel_spacing : float, optional
-        mm per pixel. Required for PNG/TIFF; for DICOM it overrides the header.
+        mm per pixel. Required for PNG/TIFF; for DICOM it overrides the header (which is
+        read as in :func:`read_dicom`).
     intensity_scale : float, optional
         Divisor for the raw values. Default: ``2**BitsStored - 1`` for DICOM, the dtype
         maximum for integer PNG/TIFF (1 for float images).
@@ -108,7 +181,9 @@ def read_image(path, pixel_spacing=None, *, intensity_scale=None):
     -------
     image : ndarray of float32
     meta : dict
-        ``intensity_scale``, ``pixel_spacing`` and (DICOM) header fields.
+        ``intensity_scale``, ``pixel_spacing`` (finite, > 0; its plausibility is checked by
+        the pipeline), ``spacing_source`` (``"given"`` when `pixel_spacing` was passed,
+        else the DICOM tag it came from, see :func:`read_dicom`) and (DICOM) header fields.
     """
     path = _require_file(path)
     suffix = path.suffix.lower()
@@ -145,11 +220,24 @@ def read_image(path, pixel_spacing=None, *, intensity_scale=None):
             raise ValueError("intensity_scale is taken from the DICOM header (BitsStored)")
         if pixel_spacing is None:
             pixel_spacing = meta["pixel_spacing"]
-        if pixel_spacing is None:
-            raise DataError(f"{path}: no PixelSpacing in the DICOM header; give pixel_spacing")
-    if not pixel_spacing or pixel_spacing <= 0:
-        raise ValueError(f"pixel_spacing must be > 0 mm, got {pixel_spacing}")
-    meta["pixel_spacing"] = float(pixel_spacing)
+            if pixel_spacing is None:
+                raise DataError(f"{path}: the DICOM header gives no pixel spacing (neither "
+                                "PixelSpacing nor ImagerPixelSpacing); give it (pixel_spacing=, "
+                                "on the command line --pixel-spacing MM)")
+        else:
+            meta["spacing_source"] = "given"
+    meta.setdefault("spacing_source", "given")
+    try:
+        pixel_spacing = float(pixel_spacing)
+    except (TypeError, ValueError):
+        raise ValueError(f"pixel_spacing must be a number of mm, got {pixel_spacing!r}") from None
+    if not (np.isfinite(pixel_spacing) and pixel_spacing > 0):
+        if meta["spacing_source"] != "given":
+            raise DataError(f"{path}: {meta['spacing_source']} {pixel_spacing:g} mm in the DICOM "
+                            "header is not a pixel spacing; give it (pixel_spacing=, on the "
+                            "command line --pixel-spacing MM)")
+        raise ValueError(f"pixel_spacing must be a finite number > 0 mm, got {pixel_spacing}")
+    meta["pixel_spacing"] = pixel_spacing
     return image, meta
 
 
