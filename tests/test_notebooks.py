@@ -58,7 +58,13 @@ def test_every_notebook_is_in_the_toc():
 
 
 def test_every_notebook_has_smoke_parameters_listed():
-    assert set(SMOKE) <= set(NOTEBOOKS)
+    missing = sorted(set(NOTEBOOKS) - set(SMOKE))
+    assert not missing, f"tests/notebook_params.yml has no smoke parameters for {missing}"
+
+
+def test_smoke_parameters_name_existing_notebooks():
+    stale = sorted(set(SMOKE) - set(NOTEBOOKS))
+    assert not stale, f"tests/notebook_params.yml lists parameters for no notebook: {stale}"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
