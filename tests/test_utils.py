@@ -1,0 +1,61 @@
+"""`hdogreg._utils.atomic_path`: outputs are written whole or not at all."""
+
+import pytest
+
+from hdogreg._utils import atomic_path
+
+
+def test_success_moves_the_file_into_place_and_leaves_nothing_else(tmp_path):
+    target = tmp_path / "out.csv"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp != target
+        assert tmp.suffix == ".csv" and tmp.name.startswith(".out.csv.")  # hidden, same format
+        tmp.write_text("a,b\n1,2\n")
+        assert not target.exists()          # nothing visible until the body finishes
+    assert target.read_text() == "a,b\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_success_replaces_an_existing_file(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_success_creates_missing_parent_folders(tmp_path):
+    target = tmp_path / "a" / "b" / "out.txt"
+    with atomic_path(str(target)) as tmp:
+        tmp.write_text("x")
+    assert target.read_text() == "x"
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_an_error_leaves_the_target_untouched_and_no_temporary_file(tmp_path, error):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(error, match="half written"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("partial")
+            raise error("half written")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_an_error_creates_no_target(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(ValueError):
+        with atomic_path(target):
+            raise ValueError("no output")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_error_after_the_body_removed_its_temporary_file_is_still_raised(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(OSError, match="gone"):
+        with atomic_path(target) as tmp:
+            tmp.unlink()
+            raise OSError("gone")
+    assert list(tmp_path.iterdir()) == []
