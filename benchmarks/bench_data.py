@@ -67,7 +67,7 @@ def main():
     ap.add_argument("--out", default=None, help="keep the generated folder here")
     args = ap.parse_args()
 
-    from hdogreg.data.synth import SPACING, synth_mammogram, write_dicom, generate
+    from hdogreg.data.synth import SPACING, generate, synth_mammogram, write_dicom
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "synth"

@@ -155,7 +155,7 @@ def speed(variants, crops, batch, repeat, threads, warmup=1):
             x = torch.rand(batch, 1, crop, crop)
             y = (torch.rand(batch, 1, crop, crop) > 0.98).float()
 
-            def step():
+            def step(model=model, opt=opt, x=x, y=y):
                 opt.zero_grad(set_to_none=True)
                 loss = soft_dice_loss(model(x), y)
                 loss.backward()
@@ -169,7 +169,7 @@ def speed(variants, crops, batch, repeat, threads, warmup=1):
         model.eval().to(memory_format=torch.channels_last)
         x = torch.rand(1, 1, 1024, 1024).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            wall, cpu = _median_time(lambda: model(x), repeat, warmup)
+            wall, cpu = _median_time(lambda model=model, x=x: model(x), repeat, warmup)
         mp = 1024 * 1024 / 1e6
         row["forward_wall_s_per_MP"] = round(wall / mp, 2)
         row["forward_cpu_s_per_MP"] = round(cpu / mp, 2)

@@ -203,8 +203,8 @@ def hdog_segment(image, sigma_min=1.18, sigma_max=3.1, k=1.6, dog_threshold=0.00
         parts = [_band(image, r0, min(r0 + _BAND_ROWS, n_rows), *args) for r0 in starts]
     else:
         with ThreadPoolExecutor(n_workers) as pool:
-            parts = list(pool.map(lambda r0: _band(image, r0, min(r0 + _BAND_ROWS, n_rows), *args),
-                                  starts))
+            parts = list(pool.map(lambda r0, args=args: _band(image, r0, min(r0 + _BAND_ROWS, n_rows),
+                                                              *args), starts))
     coords = np.concatenate([p[0] for p in parts])
     values = np.concatenate([p[1] for p in parts])
     if all(p[2] for p in parts):           # constant DoG stack: no peak (as peak_local_max)

@@ -417,7 +417,7 @@ def load_encoder_weights(encoder_module, path):
             name = "model." + name
         if name in target:
             mapping[key] = name
-        elif not name.split(".")[0] in ("last_linear", "fc", "classifier", "head", "_fc"):
+        elif name.split(".")[0] not in ("last_linear", "fc", "classifier", "head", "_fc"):
             raise ValueError(f"{path}: key {key!r} has no counterpart in the encoder")
     state = _assign(target, source, mapping, str(path))
     encoder_module.load_state_dict(state, strict=True)
@@ -481,8 +481,6 @@ def save_checkpoint(path, model, settings):
     -------
     path : Path
     """
-    import torch
-
     path = Path(path)
     settings = dict(settings)
     if "encoder" not in settings:

@@ -27,9 +27,18 @@ from scipy import ndimage as ndi
 
 from ._utils import atomic_path, check_image, default_rng
 from .proximity import proximity_function
-from .regression import (DEFAULT_DECODER_CHANNELS, DEFAULT_ENCODER, ENCODERS, OUTPUT_STRIDE, PAPER_DECODER_CHANNELS,
-                         _check_decoder_channels, build_model, load_checkpoint, model_settings,
-                         save_checkpoint)
+from .regression import (
+    DEFAULT_DECODER_CHANNELS,
+    DEFAULT_ENCODER,
+    ENCODERS,
+    OUTPUT_STRIDE,
+    PAPER_DECODER_CHANNELS,
+    _check_decoder_channels,
+    build_model,
+    load_checkpoint,
+    model_settings,
+    save_checkpoint,
+)
 
 __all__ = [
     "soft_dice_loss",

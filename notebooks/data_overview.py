@@ -46,9 +46,8 @@ import pandas as pd
 
 from hdogreg.book import save_results
 from hdogreg.breast import breast_mask
-from hdogreg.data import InbreastDataset, LocalDataset, read_casestudy_cohort
-from hdogreg.data import real_targets
-from hdogreg.data.realism import dog_snr, mean_spectrum, realism_summary, target_spectrum
+from hdogreg.data import InbreastDataset, LocalDataset, read_casestudy_cohort, real_targets
+from hdogreg.data.realism import mean_spectrum, realism_summary, target_spectrum
 from hdogreg.data.stats import measure_mcs
 from hdogreg.data.synth import VENDORS, synth_mammogram
 from hdogreg.viz import mc_window, overlay_outline, show_image

@@ -59,12 +59,25 @@ from functools import partial
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
 from hdogreg.book import build_dir, save_results
-from hdogreg.casestudy import (PAPER_FIG8_AUC, SEGMENTATION_METHODS, casestudy_features,
-                               cross_validate, feature_importance, load_roi, make_classifier,
-                               chosen_tables, comparison_display, paper_comparison, results_table,
-                               roc_table, roi_segmentations, threshold_sweep)
+from hdogreg.casestudy import (
+    PAPER_FIG8_AUC,
+    SEGMENTATION_METHODS,
+    casestudy_features,
+    chosen_tables,
+    comparison_display,
+    cross_validate,
+    feature_importance,
+    load_roi,
+    make_classifier,
+    paper_comparison,
+    results_table,
+    roc_table,
+    roi_segmentations,
+    threshold_sweep,
+)
 from hdogreg.data import read_casestudy_cohort
 from hdogreg.evaluation import default_model
 from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams

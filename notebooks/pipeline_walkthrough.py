@@ -51,8 +51,8 @@ import pandas as pd
 
 from hdogreg.book import save_results
 from hdogreg.data import InbreastDataset
-from hdogreg.metrics import iou_per_image, iou_per_object, match_detections
 from hdogreg.evaluation import validated_default_model
+from hdogreg.metrics import iou_per_image, iou_per_object, match_detections
 from hdogreg.pipeline import segment_mammogram
 from hdogreg.viz import mc_window, overlay_outline, show_image
 

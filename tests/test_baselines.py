@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from hdogreg.baselines.ciecholewski import ciecholewski_segment, extended_maxima
 from hdogreg.baselines import wang_yang as W
+from hdogreg.baselines.ciecholewski import ciecholewski_segment, extended_maxima
 from hdogreg.metrics import match_detections
 
 

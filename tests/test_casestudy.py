@@ -135,7 +135,7 @@ def test_cohort_rois(segment_on):
                             progress=False))
     assert [r[0] for r in rois] == ["r1", "r2", "r3"]
     assert loads == ["a.dcm", "b.dcm"]  # each image read once
-    for roi_id, seg, image, spacing in rois:
+    for _roi_id, seg, image, _spacing in rois:
         assert seg.shape == image.shape == (128, 128)
     # crops are the fixed boxes of the images
     x0, y0, x1, y1 = fixed_box((90, 90, 120, 110), 128, shape=(300, 400))
@@ -546,7 +546,7 @@ def test_casestudy_features_all_methods_and_cache(tmp_path, monkeypatch):
                                    cache_dir=cache, progress=False)
     assert list(tables) == list(cs.SEGMENTATION_METHODS)
     assert len(model.calls) == len(cohort)  # one forward pass per ROI for "ours" and "fpn"
-    for method, table in tables.items():
+    for table in tables.values():
         assert list(table.index) == ["r1", "r2", "r3"] and table.index.name == "roi_id"
         assert list(table.columns) == list(FEATURE_NAMES)
     # physical units: the same dot measured at two pixel spacings

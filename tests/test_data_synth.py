@@ -18,10 +18,28 @@ from hdogreg.data import InbreastDataset, LocalDataset, rasterize_polygon, read_
 from hdogreg.data.__main__ import main
 from hdogreg.data.realism import breast_level, dog_snr, radial_power
 from hdogreg.data.stats import spectral_slope
-from hdogreg.data.synth import VENDORS, Acquisition, Preset, draw_acquisition, generate, powerlaw_field, synth_mammogram
+from hdogreg.data.synth import (
+    VENDORS,
+    Acquisition,
+    Preset,
+    draw_acquisition,
+    generate,
+    powerlaw_field,
+    synth_mammogram,
+)
 from hdogreg.data.synth.acquisition import acquire, apply_tone, burn_in, correlated_noise, noise_sd, quantise
-from hdogreg.data.synth.calcifications import (COUNT_MODEL, COUNT_MODELS, MC_TYPES, SIZE_MODEL, SNR_MODEL,
-                                               contour_of, draw_area_px, draw_counts, mc_footprint, place_mcs)
+from hdogreg.data.synth.calcifications import (
+    COUNT_MODEL,
+    COUNT_MODELS,
+    MC_TYPES,
+    SIZE_MODEL,
+    SNR_MODEL,
+    contour_of,
+    draw_area_px,
+    draw_counts,
+    mc_footprint,
+    place_mcs,
+)
 from hdogreg.data.synth.mammogram import synth_magnification
 
 MICRO = Preset("micro", n_cases=2, shape=(200, 160), n_local_cases=1, n_case_patients=2,

@@ -4,8 +4,14 @@ import torch
 
 from hdogreg.fusion import fuse
 from hdogreg.hdog import hdog_segment, phantom
-from hdogreg.pipeline import (MC_COLUMNS, SegmentParams, fusion_region, mc_table, overlay_image,
-                              segment_mammogram)
+from hdogreg.pipeline import (
+    MC_COLUMNS,
+    SegmentParams,
+    fusion_region,
+    mc_table,
+    overlay_image,
+    segment_mammogram,
+)
 
 
 class Ones(torch.nn.Module):

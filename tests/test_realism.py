@@ -5,9 +5,21 @@ import pytest
 from scipy import ndimage as ndi
 
 from hdogreg.data import Annotation, Mammogram
-from hdogreg.data.realism import (HIGH_BAND, LOW_BAND, REALISM_SPACING, breast_level, dog_snr,
-                                  fine_scale_dog, radial_power, realism_breast_mask, realism_summary,
-                                  resample_to, spectrum_realism, spectrum_stats, target_spectrum)
+from hdogreg.data.realism import (
+    HIGH_BAND,
+    LOW_BAND,
+    REALISM_SPACING,
+    breast_level,
+    dog_snr,
+    fine_scale_dog,
+    radial_power,
+    realism_breast_mask,
+    realism_summary,
+    resample_to,
+    spectrum_realism,
+    spectrum_stats,
+    target_spectrum,
+)
 from hdogreg.data.synth import powerlaw_field
 from hdogreg.data.synth.acquisition import _text
 

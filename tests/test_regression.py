@@ -18,7 +18,6 @@ from hdogreg.regression import (
     save_checkpoint,
 )
 
-
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 

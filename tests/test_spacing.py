@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from hdogreg.spacing import (NATIVE_SPACING, check_pixel_spacing, is_native, labels_to_input,
-                             native_shape, nearest_resize, to_native)
+from hdogreg.spacing import (
+    NATIVE_SPACING,
+    check_pixel_spacing,
+    is_native,
+    labels_to_input,
+    native_shape,
+    nearest_resize,
+    to_native,
+)
 
 
 @pytest.mark.parametrize("value", [0.02, 0.05, 0.07, 0.1, 0.14, 0.5, np.float32(0.085), 1 / 10])

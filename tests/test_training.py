@@ -22,7 +22,6 @@ from hdogreg.training import (
     train_or_load,
 )
 
-
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 

@@ -24,7 +24,8 @@ def test_richest_window_validates():
 
 
 def test_display_range_uses_mask():
-    img = np.zeros((10, 10)); img[:5] = 1.0
+    img = np.zeros((10, 10))
+    img[:5] = 1.0
     lo, hi = display_range(img, img > 0.5)
     assert lo == hi - 1e-6 or lo == pytest.approx(1.0)
 

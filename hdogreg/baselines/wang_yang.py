@@ -45,6 +45,8 @@ __all__ = [
     "load_context_net",
 ]
 
+BLOB_RADIUS_FACTOR = np.sqrt(2)   # a DoG blob of scale sigma has radius sqrt(2) * sigma
+
 
 # ----------------------------------------------------------------------------- candidates
 
@@ -80,7 +82,7 @@ def dog_candidates(image, sigma_min=1.18, sigma_max=3.1, k=1.6, threshold=0.01, 
     return blobs.reshape(-1, 3)
 
 
-def candidate_labels(shape, blobs, *, radius_factor=np.sqrt(2)):
+def candidate_labels(shape, blobs, *, radius_factor=BLOB_RADIUS_FACTOR):
     """Label image of candidate disks, candidate ``i`` (row ``i`` of `blobs`) labelled ``i + 1``.
 
     Each candidate is the disk of radius ``radius_factor * sigma`` (the blob radius) around its
@@ -396,7 +398,7 @@ def train_wang_yang(images, *, n_filters=32, context_size=95, local_size=9, drop
 
 
 @torch.no_grad()
-def wang_yang_detect(model, image, *, breast_mask=None, candidate_kw=None, radius_factor=np.sqrt(2),
+def wang_yang_detect(model, image, *, breast_mask=None, candidate_kw=None, radius_factor=BLOB_RADIUS_FACTOR,
                      batch_size=256):
     """Detect MCs in one image: DoG candidates scored by a trained :class:`ContextNet`.
 

@@ -68,7 +68,7 @@ def _cases(rng, n):
     """Patient ids, ages, densities and laterality per case."""
     cases = []
     used = set()
-    for i in range(n):
+    for _ in range(n):
         pid = _hex_id(rng)
         while pid in used:
             pid = _hex_id(rng)
@@ -320,7 +320,7 @@ def _generate_into(out, seed, preset, jobs, progress):
                lmcs[["image", *first[1:], "annotated"]])
     # --- case-study cohort (magnification views of amorphous groups)
     patients = []
-    for i in range(preset.n_case_patients):
+    for _ in range(preset.n_case_patients):
         label = int(rng.random() < 0.42)
         patients.append({"patient_id": _hex_id(rng), "label": label, "z0": 1.4 * label + rng.normal(0, 1.0),
                          "laterality": str(rng.choice(["L", "R"])), "view": "CC",

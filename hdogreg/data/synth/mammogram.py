@@ -17,8 +17,16 @@ from scipy import ndimage as ndi
 from scipy.special import expit
 
 from ..realism import dog_snr, fine_scale_dog, resample_to
-from .acquisition import (VENDORS, acquire, burn_in, correlated_noise, draw_acquisition, noise_sd,
-                          quantise, tone_slope)
+from .acquisition import (
+    VENDORS,
+    acquire,
+    burn_in,
+    correlated_noise,
+    draw_acquisition,
+    noise_sd,
+    quantise,
+    tone_slope,
+)
 from .anatomy import anatomy, curvilinear
 from .calcifications import COUNT_MODELS, SNR_MODEL, draw_counts, place_mcs, plan_mcs
 from .texture import oriented_field, powerlaw_field

@@ -151,7 +151,7 @@ def cluster_rois(sim):
     out = []
     if sim.mcs.empty:
         return out
-    for k, grp in sim.mcs[sim.mcs.cluster_id >= 0].groupby("cluster_id"):
+    for _, grp in sim.mcs[sim.mcs.cluster_id >= 0].groupby("cluster_id"):
         pts = grp[["row", "col"]].to_numpy(float)
         if len(pts) < 3:
             continue
