@@ -51,8 +51,8 @@ def casestudy_auc(root):
     g = m.groupby("roi_id").agg(n=("mc_id", "size"), a_mean=("area_px", "mean"), a_std=("area_px", "std"),
                                 c_mean=("contrast", "mean"), c_std=("contrast", "std"))
     d = c.merge(g, left_on="roi_id", right_index=True, how="left").fillna(0)
-    X = np.c_[np.log1p(d.n), d.a_std / d.a_mean.clip(1), (d.layout == "linear"), d.c_std / d.c_mean.clip(1e-3),
-              np.log(d.a_mean.clip(1))].astype(float)
+    X = np.c_[np.log1p(d.n), d.a_std / d.a_mean.clip(1), (d.layout == "linear"),
+              d.c_std / d.c_mean.clip(1e-3), np.log(d.a_mean.clip(1))].astype(float)
     X = (X - X.mean(0)) / (X.std(0) + 1e-12)
     p = cross_val_predict(LogisticRegression(max_iter=1000), X, d.label, groups=d.patient_id,
                           cv=GroupKFold(5), method="predict_proba")[:, 1]
@@ -76,11 +76,12 @@ def main():
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         n_files = sum(1 for p in out.rglob("*.dcm"))
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
-        print(f"generate preset={args.preset} jobs={args.jobs}: {dt:.1f} s wall, {dc:.1f} s CPU of this process, "
-              f"{n_files} DICOM files, {size:.0f} MB")
+        print(f"generate preset={args.preset} jobs={args.jobs}: {dt:.1f} s wall, "
+              f"{dc:.1f} s CPU of this process, {n_files} DICOM files, {size:.0f} MB")
 
         cal = blob_calibration(out)
-        print("blob_dog(min_sigma=1.18, max_sigma=3.1, sigma_ratio=1.6, threshold=0.006) on INbreast-like images:")
+        print("blob_dog(min_sigma=1.18, max_sigma=3.1, sigma_ratio=1.6, threshold=0.006) "
+              "on INbreast-like images:")
         print(cal.to_string(index=False))
         print(f"  MCs found: {cal.found.sum() / cal.mcs.sum():.1%}; false candidates per image: "
               f"{cal.false.mean():.0f} ({cal.false.sum() / cal.megapixels.sum():.0f} per megapixel)")

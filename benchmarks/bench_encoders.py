@@ -63,7 +63,8 @@ class Variant:
 
     @property
     def name(self):
-        return f"{self.encoder}:{'imagenet' if self.pretrained else 'random'}:{self.decoder_channels[0]}x{self.decoder_channels[1]}"
+        start = "imagenet" if self.pretrained else "random"
+        return f"{self.encoder}:{start}:{self.decoder_channels[0]}x{self.decoder_channels[1]}"
 
     def columns(self):
         return {"encoder": self.encoder, "init": "imagenet" if self.pretrained else "random",
@@ -109,7 +110,8 @@ def synthetic_data(root, max_train=None, max_val=None):
     ds = InbreastDataset(root)
     table = ds.table
     if "split" not in table or table["split"].isna().all():
-        table = table.merge(make_splits(table, seed=0)[["file_id", "split"]], on="file_id", suffixes=("_old", ""))
+        table = table.merge(make_splits(table, seed=0)[["file_id", "split"]], on="file_id",
+                            suffixes=("_old", ""))
     splits = {s.lower(): s for s in table["split"].dropna().unique()}
     train_key = splits.get("train")
     val_key = splits.get("val", splits.get("validation"))
@@ -165,7 +167,8 @@ def speed(variants, crops, batch, repeat, threads, warmup=1):
             wall, cpu = _median_time(step, repeat, warmup)
             row[f"step_wall_s_c{crop}"] = round(wall, 2)
             row[f"step_cpu_s_c{crop}"] = round(cpu, 2)
-            print(f"  {v.encoder} {row['decoder']}: train step batch {batch} crop {crop}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
+            print(f"  {v.encoder} {row['decoder']}: train step batch {batch} crop {crop}: "
+                  f"{wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
         model.eval().to(memory_format=torch.channels_last)
         x = torch.rand(1, 1, 1024, 1024).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
@@ -173,7 +176,8 @@ def speed(variants, crops, batch, repeat, threads, warmup=1):
         mp = 1024 * 1024 / 1e6
         row["forward_wall_s_per_MP"] = round(wall / mp, 2)
         row["forward_cpu_s_per_MP"] = round(cpu / mp, 2)
-        print(f"  {v.encoder} {row['decoder']}: forward {wall / mp:.2f} s/MP wall, {cpu / mp:.2f} s/MP CPU", flush=True)
+        print(f"  {v.encoder} {row['decoder']}: forward {wall / mp:.2f} s/MP wall, "
+              f"{cpu / mp:.2f} s/MP CPU", flush=True)
         rows.append(row)
         del model, opt
     return pd.DataFrame(rows)
@@ -232,8 +236,9 @@ def main(argv=None):
     ap.add_argument("--out", default="benchmarks/results/bench_encoders.md")
     args = ap.parse_args(argv)
 
+    command = " ".join(argv if argv is not None else sys.argv[1:])
     lines = ["# FPN encoders and decoder widths on a 2-core CPU", "",
-             f"Written by `benchmarks/bench_encoders.py {' '.join(argv if argv is not None else sys.argv[1:])}`.",
+             f"Written by `benchmarks/bench_encoders.py {command}`.",
              f"python {platform.python_version()}, torch threads {args.threads}, "
              f"load average at start {os.getloadavg()[0]:.2f}, cores {os.cpu_count()}", ""]
     out = Path(args.out)

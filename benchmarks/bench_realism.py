@@ -59,7 +59,8 @@ def main(argv=None):
         if args.data is None:
             preset = replace(PRESETS[args.preset], n_cases=max((args.images + 1) // 2, 1), n_local_cases=1,
                              n_case_patients=1, n_case_rois=1)
-            data = generate(Path(tmp) / "synth", seed=args.seed, preset=preset, jobs=args.jobs, progress=False)
+            data = generate(Path(tmp) / "synth", seed=args.seed, preset=preset, jobs=args.jobs,
+                            progress=False)
             what = f"generated preset {args.preset!r}, seed {args.seed}, shape {preset.shape}"
         else:
             data, what = Path(args.data), f"folder {args.data}"

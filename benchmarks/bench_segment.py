@@ -18,7 +18,8 @@ also timed on its own. At 0.07 mm nothing is resampled.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_segment.py [--threads 2] [--encoders tu-efficientnet_lite0 inceptionv4] [--input-spacing 0.1]
+    .venv/bin/python benchmarks/bench_segment.py [--threads 2] \
+        [--encoders tu-efficientnet_lite0 inceptionv4] [--input-spacing 0.1]
 
 Wall times depend on what else runs on the machine; CPU times are printed beside them (with
 ``--threads 1`` the CPU time is close to the wall time on an idle core). On a shared,
@@ -125,7 +126,8 @@ def main(argv=None):
     for encoder in encoders:
         seconds, cpu, n_run, n_grid, channels = time_inference(encoder, image, pipeline_breast, window,
                                                                stride, batch)
-        print(f"inference encoder={encoder} decoder={channels[0]}x{channels[1]}: {seconds:.1f} s wall, {cpu:.1f} s CPU "
+        print(f"inference encoder={encoder} decoder={channels[0]}x{channels[1]}: "
+              f"{seconds:.1f} s wall, {cpu:.1f} s CPU "
               f"({n_run} of the {n_grid} windows of the grid touch the breast; "
               f"{seconds / max(n_run, 1):.2f} s per window)", flush=True)
 

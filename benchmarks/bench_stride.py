@@ -60,7 +60,8 @@ def main(argv=None):
         det = ev.detection_summary(scores, n_boot=args.n_boot)
         seg = ev.segmentation_summary(scores, validated.p_thr).row()
         rows.append({"stride": stride,
-                     "grid windows per image": np.mean([_windows(m.image.shape, args.window, stride) for m in images]),
+                     "grid windows per image": np.mean([_windows(m.image.shape, args.window, stride)
+                                                         for m in images]),
                      "pAUC": det.pauc, "pAUC 95% interval": f"[{det.pauc_lo:.3f}, {det.pauc_hi:.3f}]",
                      "TPR at 0.4 FP/cm²": det.tpr_at, "mIoU": seg["miou"], "MC IoU": seg["iou_mc"],
                      "IoU per object": seg["iou_object"]})
@@ -70,7 +71,8 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"# Inference stride: CLI default vs the book's\n\n"
-                   f"Validation split of `{args.data}` ({len(images)} synthetic images, median {shape} px), model "
+                   f"Validation split of `{args.data}` ({len(images)} synthetic images, "
+                   f"median {shape} px), model "
                    f"`{Path(validated.checkpoint).name}`, window {args.window}, p_thr {validated.p_thr:.4g} "
                    f"chosen at stride {reference}. Written by `benchmarks/bench_stride.py`.\n\n{text}\n")
     last = rows[-1]

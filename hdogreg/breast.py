@@ -101,8 +101,9 @@ def breast_mask(image, fraction=0.2, *, name="image"):
     -----
     Collimation bands along the image edges (:func:`collimation_bands`) are removed first
     and burnt-in labels and markers do not enter Otsu's threshold (a grey-level opening
-    removes them from the copy it is computed on); then the largest 8-connected component above the threshold is kept, so labels, markers
-    and detector-edge artefacts disconnected from the breast are dropped; holes are filled.
+    removes them from the copy it is computed on); then the largest 8-connected component
+    above the threshold is kept, so labels, markers and detector-edge artefacts disconnected
+    from the breast are dropped; holes are filled.
 
     Examples
     --------

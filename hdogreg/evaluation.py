@@ -603,7 +603,8 @@ def score_split(model, images, params=None, *, cache=True, progress=True, desc="
     from .pipeline import SegmentParams
 
     params = SegmentParams() if params is None else params
-    return [_scores_from(*item, params) for item in _iter_inputs(model, images, params, cache, progress, desc)]
+    return [_scores_from(*item, params)
+            for item in _iter_inputs(model, images, params, cache, progress, desc)]
 
 
 def ciecholewski_split(images, *, progress=True, **kwargs):
@@ -941,7 +942,8 @@ def segmentation_summary(scores, threshold=None):
         rows.append({"file_id": s.file_id, "patient_id": s.patient_id, "miou": miou, "iou_mc": iou_mc,
                      "n_ref": s.n_ref, "n_pred": int(np.count_nonzero(np.asarray(s.scores) >= th))})
         objs.append(pd.DataFrame({"file_id": s.file_id, "ref_label": np.asarray(lab, np.int64), "iou": iou}))
-    per_object = pd.concat(objs, ignore_index=True) if objs else pd.DataFrame(columns=["file_id", "ref_label", "iou"])
+    per_object = (pd.concat(objs, ignore_index=True) if objs
+                  else pd.DataFrame(columns=["file_id", "ref_label", "iou"]))
     return SegmentationSummary(pd.DataFrame(rows), per_object, th)
 
 
@@ -1269,7 +1271,8 @@ def mean_sd_table(frame, metrics=("miou", "iou_mc", "iou_object"), digits=3):
     """
     if "mean" in frame:
         long = frame.rename(columns={"mean": "value"})
-        sd = frame.assign(metric=frame["metric"] + "_sd", value=frame["sd"])[["method", "split", "metric", "value"]]
+        sd = frame.assign(metric=frame["metric"] + "_sd",
+                          value=frame["sd"])[["method", "split", "metric", "value"]]
         frame = pd.concat([long[["method", "split", "metric", "value"]], sd], ignore_index=True)
     value = frame.set_index(["method", "split", "metric"])["value"]
     out = {}

@@ -63,7 +63,7 @@ def _max_kept_count(n, o_thr):
 
 
 def object_scores(labels, pmap, o_thr=0.3):
-    """Per-object retention score: the largest ``p_thr`` at which each object is retained.
+    r"""Per-object retention score: the largest ``p_thr`` at which each object is retained.
 
     Parameters
     ----------
@@ -84,20 +84,20 @@ def object_scores(labels, pmap, o_thr=0.3):
     -----
     Object :math:`i` with :math:`n` pixels is retained at threshold :math:`p` iff
 
-    .. math:: c_i(p) / n > o_{thr}, \\qquad c_i(p) = |\\{x \\in i : \\hat P(x) \\ge p\\}|.
+    .. math:: c_i(p) / n > o_{thr}, \qquad c_i(p) = |\{x \in i : \hat P(x) \ge p\}|.
 
-    Sort the object's map values in descending order, :math:`v_0 \\ge v_1 \\ge \\dots`, and
-    let :math:`k` be the largest integer with :math:`k / n \\le o_{thr}` (that is
-    :math:`\\lfloor o_{thr} n \\rfloor`). Because :math:`c_i(p)` is an integer, the
-    criterion is :math:`c_i(p) \\ge k + 1`, and :math:`c_i(p) \\ge k + 1` holds iff at least
-    :math:`k + 1` values are :math:`\\ge p`, i.e. iff :math:`v_k \\ge p`. Hence with
+    Sort the object's map values in descending order, :math:`v_0 \ge v_1 \ge \dots`, and
+    let :math:`k` be the largest integer with :math:`k / n \le o_{thr}` (that is
+    :math:`\lfloor o_{thr} n \rfloor`). Because :math:`c_i(p)` is an integer, the
+    criterion is :math:`c_i(p) \ge k + 1`, and :math:`c_i(p) \ge k + 1` holds iff at least
+    :math:`k + 1` values are :math:`\ge p`, i.e. iff :math:`v_k \ge p`. Hence with
     :math:`s_i = v_k`,
 
-    .. math:: \\text{object } i \\text{ retained at } p \\iff s_i \\ge p,
+    .. math:: \text{object } i \text{ retained at } p \iff s_i \ge p,
 
     exactly, for every :math:`p`: one pass gives the whole FROC sweep over ``p_thr``. If
     :math:`k = n` (only for :math:`o_{thr} = 1`) the object is never retained and
-    :math:`s_i = -\\infty`.
+    :math:`s_i = -\infty`.
 
     Examples
     --------

@@ -1,17 +1,17 @@
-"""Hessian of the DoG and the shape constraint of Eq. 6 (Eq. 5-6).
+r"""Hessian of the DoG and the shape constraint of Eq. 6 (Eq. 5-6).
 
 The DoG layers of :mod:`hdogreg.scale_space` tell *where* and at *which scale* a bright blob
-is; the Hessian of each layer tells its *shape*. With :math:`\\lambda_1 \\le \\lambda_2` the
+is; the Hessian of each layer tells its *shape*. With :math:`\lambda_1 \le \lambda_2` the
 eigenvalues of
 
 .. math::
 
-    H = \\begin{pmatrix} D_{rr} & D_{rc} \\\\ D_{rc} & D_{cc} \\end{pmatrix},
-    \\qquad \\operatorname{tr} H = \\lambda_1 + \\lambda_2,
-    \\qquad \\det H = \\lambda_1 \\lambda_2,
+    H = \begin{pmatrix} D_{rr} & D_{rc} \\ D_{rc} & D_{cc} \end{pmatrix},
+    \qquad \operatorname{tr} H = \lambda_1 + \lambda_2,
+    \qquad \det H = \lambda_1 \lambda_2,
 
-a bright blob has :math:`\\lambda_1 \\le \\lambda_2 < 0` (negative definite), a bright tube
-(a ridge, a line) has :math:`\\lambda_1 \\ll 0` and :math:`\\lambda_2 \\approx 0` of either
+a bright blob has :math:`\lambda_1 \le \lambda_2 < 0` (negative definite), a bright tube
+(a ridge, a line) has :math:`\lambda_1 \ll 0` and :math:`\lambda_2 \approx 0` of either
 sign, a dark blob has both eigenvalues positive and the background has small ones.
 
 Eq. 6 of the paper and the authors' code differ; both are here, see :func:`hessian_constraint`.
@@ -50,7 +50,7 @@ def _check_rule(rule):
 
 
 def hessian_of_dog(dog):
-    """Hessian of a DoG layer (or of each layer of a stack) by central finite differences (Eq. 5).
+    r"""Hessian of a DoG layer (or of each layer of a stack) by central finite differences (Eq. 5).
 
     Parameters
     ----------
@@ -60,8 +60,8 @@ def hessian_of_dog(dog):
     Returns
     -------
     Hrr, Hrc, Hcc : ndarray, same shape and float dtype as `dog`
-        :math:`\\partial^2 D / \\partial r^2`, :math:`\\partial^2 D / \\partial r \\partial c`,
-        :math:`\\partial^2 D / \\partial c^2` (row = y, column = x).
+        :math:`\partial^2 D / \partial r^2`, :math:`\partial^2 D / \partial r \partial c`,
+        :math:`\partial^2 D / \partial c^2` (row = y, column = x).
 
     Notes
     -----
@@ -156,7 +156,7 @@ def _constraint(tr, det, h_thr, rule):
 
 
 def hessian_constraint(Hrr, Hrc, Hcc, h_thr=1.4, *, rule="code"):
-    """Binary mask of bright blob-like and tubular pixels (Eq. 6).
+    r"""Binary mask of bright blob-like and tubular pixels (Eq. 6).
 
     Parameters
     ----------
@@ -170,9 +170,9 @@ def hessian_constraint(Hrr, Hrc, Hcc, h_thr=1.4, *, rule="code"):
         code implements it; ``"paper"`` is Eq. 6 as printed (see Notes for why the printed
         form is degenerate at ``h_thr = 1.4``).
         ``"paper"``: Eq. 6 as printed,
-        :math:`\\operatorname{tr} H < 0 \\wedge (\\det H < 0 \\vee \\det H / \\operatorname{tr}(H)^2 \\le h_{thr})`.
+        :math:`\operatorname{tr} H < 0 \wedge (\det H < 0 \vee \det H / \operatorname{tr}(H)^2 \le h_{thr})`.
         ``"code"``: the authors' implementation,
-        :math:`\\operatorname{tr} H < 0 \\wedge (\\det H > 0 \\vee |\\det H| / \\operatorname{tr}(H)^2 < h_{thr})`.
+        :math:`\operatorname{tr} H < 0 \wedge (\det H > 0 \vee |\det H| / \operatorname{tr}(H)^2 < h_{thr})`.
 
     Returns
     -------
@@ -181,30 +181,30 @@ def hessian_constraint(Hrr, Hrc, Hcc, h_thr=1.4, *, rule="code"):
 
     Notes
     -----
-    In the plane of the eigenvalues :math:`\\lambda_1 \\le \\lambda_2`,
-    :math:`\\det H / \\operatorname{tr}(H)^2 = \\lambda_1 \\lambda_2 / (\\lambda_1 + \\lambda_2)^2`.
+    In the plane of the eigenvalues :math:`\lambda_1 \le \lambda_2`,
+    :math:`\det H / \operatorname{tr}(H)^2 = \lambda_1 \lambda_2 / (\lambda_1 + \lambda_2)^2`.
     For eigenvalues of the same sign this is at most 1/4 (equality for
-    :math:`\\lambda_1 = \\lambda_2`); for a saddle it is negative. Hence:
+    :math:`\lambda_1 = \lambda_2`); for a saddle it is negative. Hence:
 
-    * ``tr < 0`` leaves the half-plane :math:`\\lambda_1 + \\lambda_2 < 0`: negative-definite
+    * ``tr < 0`` leaves the half-plane :math:`\lambda_1 + \lambda_2 < 0`: negative-definite
       Hessians (bright blobs) and saddles whose negative eigenvalue is the larger in size
-      (:math:`\\rho = \\lambda_2 / |\\lambda_1| < 1`); positive-definite Hessians (dark blobs)
+      (:math:`\rho = \lambda_2 / |\lambda_1| < 1`); positive-definite Hessians (dark blobs)
       and saddles dominated by the positive eigenvalue are always rejected.
     * **paper** (Eq. 6 as printed): for ``h_thr >= 1/4`` the bracket is always true, so the
       mask is exactly ``tr(H) < 0`` and ``h_thr = 1.4`` has no effect: every saddle with
-      :math:`\\rho < 1` is kept, even with a *large* positive eigenvalue. For
+      :math:`\rho < 1` is kept, even with a *large* positive eigenvalue. For
       ``0 <= h_thr < 1/4`` it removes nearly *isotropic* blobs
-      (:math:`\\lambda_1 \\lambda_2 / (\\lambda_1+\\lambda_2)^2 > h_{thr}`), and for
+      (:math:`\lambda_1 \lambda_2 / (\lambda_1+\lambda_2)^2 > h_{thr}`), and for
       ``h_thr < 0`` it keeps saddles only.
     * **code** (authors): keeps every negative-definite Hessian and the saddles with
-      :math:`\\rho / (1 - \\rho)^2 < h_{thr}`, i.e. a *small* positive eigenvalue,
-      :math:`\\rho <` :func:`saddle_ratio_limit` ``(h_thr)`` (0.44 for 1.4). This matches the
+      :math:`\rho / (1 - \rho)^2 < h_{thr}`, i.e. a *small* positive eigenvalue,
+      :math:`\rho <` :func:`saddle_ratio_limit` ``(h_thr)`` (0.44 for 1.4). This matches the
       paper's sentence "either negative definite or has a small positive eigenvalue", which
       suggests that the printed Eq. 6 lost an absolute value and swapped ``<`` for ``>``.
 
     The authors' reading is the default (``h_thr = 1.4`` then has an effect); pass
-    ``rule="paper"`` for Eq. 6 as printed. Both keep bright blobs and bright lines (one eigenvalue near 0) and reject
-    dark blobs, dark lines and flat background (``tr = 0``).
+    ``rule="paper"`` for Eq. 6 as printed. Both keep bright blobs and bright lines (one
+    eigenvalue near 0) and reject dark blobs, dark lines and flat background (``tr = 0``).
 
     References
     ----------

@@ -106,7 +106,7 @@ def _model_device(model):
 
 def predict_proximity(model, image, *, window=512, stride=256, batch_size=4, mask=None,
                       progress=True, channels_last=True):
-    """Predict the proximity map of a full-field image with overlapping windows.
+    r"""Predict the proximity map of a full-field image with overlapping windows.
 
     Parameters
     ----------
@@ -136,7 +136,7 @@ def predict_proximity(model, image, *, window=512, stride=256, batch_size=4, mas
     Returns
     -------
     pmap : (H, W) ndarray of float32
-        The predicted proximity map :math:`\\hat P(x, y)`.
+        The predicted proximity map :math:`\hat P(x, y)`.
 
     Notes
     -----

@@ -117,7 +117,7 @@ def _overlaps(pred, ref):
 
 
 def iou_per_image(pred_mask, ref_mask, *, empty_value=1.0):
-    """Two-class mean IoU of one image (the paper's "mean IoU per image") and the MC-class IoU.
+    r"""Two-class mean IoU of one image (the paper's "mean IoU per image") and the MC-class IoU.
 
     Parameters
     ----------
@@ -133,12 +133,12 @@ def iou_per_image(pred_mask, ref_mask, *, empty_value=1.0):
     miou_two_class : float
         :math:`(IoU_{MC} + IoU_{bg}) / 2`, the quantity of the paper's Tables 2 and 3.
     iou_mc : float
-        :math:`|P \\cap R| / |P \\cup R|` for the MC class alone.
+        :math:`|P \cap R| / |P \cup R|` for the MC class alone.
 
     Notes
     -----
     For a class with prediction :math:`P` and reference :math:`R`,
-    :math:`IoU = |P \\cap R| / |P \\cup R|`. The background class covers almost the whole image,
+    :math:`IoU = |P \cap R| / |P \cup R|`. The background class covers almost the whole image,
     so its IoU is close to 1 whatever the prediction, and the two-class mean is roughly
     :math:`0.5 + IoU_{MC} / 2`: it is dominated by background and compresses differences between
     methods. Report ``iou_mc`` beside it.
@@ -167,7 +167,7 @@ def iou_per_image(pred_mask, ref_mask, *, empty_value=1.0):
 
 
 def iou_per_object(pred_labels, ref_labels, *, min_area=2, return_labels=False):
-    """IoU of every reference object with the predicted object that overlaps it most.
+    r"""IoU of every reference object with the predicted object that overlaps it most.
 
     Parameters
     ----------
@@ -192,8 +192,8 @@ def iou_per_object(pred_labels, ref_labels, *, min_area=2, return_labels=False):
     Notes
     -----
     "The object with the most overlap" is the predicted label with the largest intersection
-    :math:`|P_j \\cap R_i|` (ties go to the higher IoU). The value is
-    :math:`|P_j \\cap R_i| / |P_j \\cup R_i|` with whole objects, so a prediction that merges
+    :math:`|P_j \cap R_i|` (ties go to the higher IoU). The value is
+    :math:`|P_j \cap R_i| / |P_j \cup R_i|` with whole objects, so a prediction that merges
     two reference objects is penalised for both and a reference split into two predictions is
     scored with its larger part only. The paper's "IoU per object" is the mean of these values
     over all objects of a data set (not per image first).
@@ -485,7 +485,7 @@ def score_thresholds(*scores, max_thresholds=None):
 
 
 def froc_curve(tp, fp, n_ref, breast_area_cm2):
-    """Pooled FROC curve: TPR against false positives per cm^2 of breast area.
+    r"""Pooled FROC curve: TPR against false positives per cm^2 of breast area.
 
     Parameters
     ----------
@@ -500,7 +500,7 @@ def froc_curve(tp, fp, n_ref, breast_area_cm2):
     Returns
     -------
     fp_per_cm2, tpr : (n_thresholds,) ndarray
-        :math:`\\sum_i FP_i / \\sum_i A_i` and :math:`\\sum_i TP_i / \\sum_i N_i` at each
+        :math:`\sum_i FP_i / \sum_i A_i` and :math:`\sum_i TP_i / \sum_i N_i` at each
         threshold (pooled over images, as the authors did).
     """
     tp = np.atleast_2d(np.asarray(tp, float))
@@ -526,7 +526,8 @@ def _pauc_rows(fp, tpr, max_fp):
     valid = fp <= max_fp
     # TPR of the last point within range (0 if none); points beyond max_fp are moved to
     # (max_fp, that TPR), which extends the curve flat to max_fp
-    last = np.where(valid.any(-1), np.take_along_axis(tpr, (valid.cumsum(-1).argmax(-1))[:, None], -1)[:, 0], 0.0)
+    last_in_range = valid.cumsum(-1).argmax(-1)
+    last = np.where(valid.any(-1), np.take_along_axis(tpr, last_in_range[:, None], -1)[:, 0], 0.0)
     x = np.where(valid, fp, max_fp)
     y = np.where(valid, tpr, last[:, None])
     b = fp.shape[0]
@@ -686,7 +687,7 @@ def tpr_at(fp_per_cm2, tpr, fp=0.4):
 
 
 def choose_threshold(thresholds, fp_per_cm2, tpr, *, fp_unit=1.0):
-    """Operating threshold closest to the ideal point (FP/cm^2 = 0, TPR = 1).
+    r"""Operating threshold closest to the ideal point (FP/cm^2 = 0, TPR = 1).
 
     **Use on the validation set only**, then apply the chosen threshold unchanged to the test
     set: the test set never tunes anything. (An earlier version of the authors' scripts chose
@@ -704,7 +705,7 @@ def choose_threshold(thresholds, fp_per_cm2, tpr, *, fp_unit=1.0):
     Returns
     -------
     threshold : float
-        The threshold minimising :math:`\\sqrt{(FP/u)^2 + (1 - TPR)^2}`; among equally close
+        The threshold minimising :math:`\sqrt{(FP/u)^2 + (1 - TPR)^2}`; among equally close
         points, the highest threshold (fewest detections).
     index : int
         Its position in `thresholds`.

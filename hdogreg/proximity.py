@@ -22,7 +22,7 @@ def _check_xi(xi):
 
 
 def proximity_function(r, xi=10.0, alpha=1.0):
-    """Proximity ``g`` as a function of the distance to an annotated MC (Eq. 8).
+    r"""Proximity ``g`` as a function of the distance to an annotated MC (Eq. 8).
 
     Parameters
     ----------
@@ -33,7 +33,8 @@ def proximity_function(r, xi=10.0, alpha=1.0):
     alpha : float, optional
         Decay rate. ``alpha > 0`` gives a peaked profile (fast fall near the MC, long tail,
         below the linear cone), ``alpha < 0`` a plateau (stays high near the MC, falls near
-        ``xi``, above the cone), and ``alpha -> 0`` the linear limit ``1 - r / xi``. The paper uses ``alpha`` in {-2, -1, 1e-4, 1, 2}.
+        ``xi``, above the cone), and ``alpha -> 0`` the linear limit ``1 - r / xi``. The paper
+        uses ``alpha`` in {-2, -1, 1e-4, 1, 2}.
 
     Returns
     -------
@@ -44,8 +45,8 @@ def proximity_function(r, xi=10.0, alpha=1.0):
     -----
     .. math::
 
-        g(r) = \\begin{cases} \\dfrac{e^{\\alpha (1 - r/\\xi)} - 1}{e^{\\alpha} - 1}, & r \\le \\xi \\\\
-               0, & r > \\xi \\end{cases}
+        g(r) = \begin{cases} \dfrac{e^{\alpha (1 - r/\xi)} - 1}{e^{\alpha} - 1}, & r \le \xi \\
+               0, & r > \xi \end{cases}
 
     evaluated with ``expm1`` so that small ``|alpha|`` loses no precision; for
     ``|alpha| < 1e-8`` the limit ``1 - r/xi`` is returned.
@@ -138,7 +139,8 @@ def points_to_mask(points, shape):
     outside = (idx < 0).any(axis=1) | (idx[:, 0] >= shape[0]) | (idx[:, 1] >= shape[1])
     if outside.any():
         bad = pts[np.argmax(outside)]
-        raise ValueError(f"point (row={bad[0]:g}, col={bad[1]:g}) lies outside an image of shape {tuple(shape)}")
+        raise ValueError(f"point (row={bad[0]:g}, col={bad[1]:g}) lies outside an image of shape "
+                         f"{tuple(shape)}")
     mask = np.zeros(shape, bool)
     mask[idx[:, 0], idx[:, 1]] = True
     return mask

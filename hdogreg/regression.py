@@ -1,8 +1,8 @@
-"""The regression network of the paper: an FPN mapping a mammogram to its proximity map (Fig. 3).
+r"""The regression network of the paper: an FPN mapping a mammogram to its proximity map (Fig. 3).
 
 The model is :class:`segmentation_models_pytorch.FPN` with one input channel (the full-bit-depth
 image as float in [0, 1], no 8-bit quantisation) and one sigmoid output channel, the predicted
-proximity map :math:`\\hat P(x, y) \\in [0, 1]` (Eq. 7-9 give the target).
+proximity map :math:`\hat P(x, y) \in [0, 1]` (Eq. 7-9 give the target).
 
 The encoder is a parameter chosen from :data:`ENCODERS`:
 
@@ -110,7 +110,8 @@ def _check_decoder_channels(channels):
         raise ValueError(f"decoder_channels must be a pair of positive integers, got {channels!r}")
     if segmentation % 32:
         # smp's segmentation blocks use GroupNorm with 32 groups
-        raise ValueError(f"decoder_channels: the segmentation channels must be a multiple of 32, got {segmentation}")
+        raise ValueError(f"decoder_channels: the segmentation channels must be a multiple of 32, "
+                         f"got {segmentation}")
     return pyramid, segmentation
 
 
@@ -303,7 +304,8 @@ def _efficientnet_lite0_key_map(source_keys, timm_body):
 
 def _fold_rgb(src, dst_shape, key):
     """Sum RGB input filters into the grey channel(s) when shapes differ only on axis 1."""
-    if src.ndim == 4 and len(dst_shape) == 4 and src.shape[0] == dst_shape[0] and src.shape[2:] == tuple(dst_shape[2:]):
+    if (src.ndim == 4 and len(dst_shape) == 4 and src.shape[0] == dst_shape[0]
+            and src.shape[2:] == tuple(dst_shape[2:])):
         if src.shape[1] == 3 and dst_shape[1] == 1:
             return src.sum(dim=1, keepdim=True)
     raise ValueError(f"{key}: shape {tuple(src.shape)} does not match the encoder's {tuple(dst_shape)}")

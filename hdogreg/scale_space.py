@@ -261,7 +261,7 @@ def _dog_layers(image, gaussian_sigmas, k, rows=None):
 
 
 def dog_scale_space(image, sigma_min=1.18, sigma_max=3.1, k=1.6):
-    """Scale-normalised difference-of-Gaussians stack (Eq. 3-4).
+    r"""Scale-normalised difference-of-Gaussians stack (Eq. 3-4).
 
     Parameters
     ----------
@@ -282,16 +282,16 @@ def dog_scale_space(image, sigma_min=1.18, sigma_max=3.1, k=1.6):
     -----
     .. math::
 
-        \\mathrm{DoG}(x, y, n) = \\frac{\\sigma_n}{\\sigma_{n+1} - \\sigma_n}
-        \\bigl(L(x, y; \\sigma_n) - L(x, y; \\sigma_{n+1})\\bigr)
-        \\approx -\\sigma_n^2 \\nabla^2 L(x, y; \\sigma_n)
+        \mathrm{DoG}(x, y, n) = \frac{\sigma_n}{\sigma_{n+1} - \sigma_n}
+        \bigl(L(x, y; \sigma_n) - L(x, y; \sigma_{n+1})\bigr)
+        \approx -\sigma_n^2 \nabla^2 L(x, y; \sigma_n)
 
     Eq. 4 of the paper is printed as ``L(sigma_{n+1}) - L(sigma_n)``, which is
     ``+sigma**2 * Laplacian``: negative on bright blobs. Local *maxima* of bright blobs, and the
     ``tr(H) < 0`` of Eq. 6, need the opposite sign, which is what scikit-image's ``blob_dog``
     and the authors' code compute; so do we. Because
-    :math:`\\partial L / \\partial \\sigma = \\sigma \\nabla^2 L` (the heat equation), the factor
-    :math:`\\sigma_n / \\Delta\\sigma = 1/(k-1)` makes the layers comparable across scales (the
+    :math:`\partial L / \partial \sigma = \sigma \nabla^2 L` (the heat equation), the factor
+    :math:`\sigma_n / \Delta\sigma = 1/(k-1)` makes the layers comparable across scales (the
     scale-normalised Laplacian of Lindeberg).
 
     Examples
@@ -338,14 +338,14 @@ def scale_normalized_log(image, sigma):
 
 
 def disk_log_response(radius, sigmas):
-    """Centre response of the scale-normalised LoG to a bright disk, in closed form.
+    r"""Centre response of the scale-normalised LoG to a bright disk, in closed form.
 
     For a disk of radius ``r`` and unit contrast,
 
-    .. math:: -\\sigma^2 \\nabla^2 (G_\\sigma * \\mathbb{1}_{|x| \\le r})(0)
-              = \\frac{r^2}{\\sigma^2} e^{-r^2 / (2 \\sigma^2)},
+    .. math:: -\sigma^2 \nabla^2 (G_\sigma * \mathbb{1}_{|x| \le r})(0)
+              = \frac{r^2}{\sigma^2} e^{-r^2 / (2 \sigma^2)},
 
-    which is largest at :math:`\\sigma = r / \\sqrt{2}`: this is why the scale of a DoG maximum
+    which is largest at :math:`\sigma = r / \sqrt{2}`: this is why the scale of a DoG maximum
     measures the size of a blob.
 
     Parameters

@@ -65,14 +65,14 @@ P_THR_VALIDATION = 10**-3.5
 
 
 def soft_dice_loss(pred, target, eps=1.0, *, reduction="batch"):
-    """Soft Dice loss between predicted and target proximity maps (Eq. 10).
+    r"""Soft Dice loss between predicted and target proximity maps (Eq. 10).
 
     Parameters
     ----------
     pred, target : torch.Tensor
         Same shape ``(N, ...)``, values in [0, 1] (``pred`` after the sigmoid).
     eps : float, optional
-        Smoothing term :math:`\\epsilon` of Eq. 10 (the paper: 1).
+        Smoothing term :math:`\epsilon` of Eq. 10 (the paper: 1).
     reduction : {"batch", "sample"}, optional
         ``"batch"`` (default): the sums of Eq. 10 run over every pixel of every patch in the
         batch, giving one ratio per batch. This is what the authors' code computed
@@ -87,8 +87,8 @@ def soft_dice_loss(pred, target, eps=1.0, *, reduction="batch"):
     -----
     .. math::
 
-        L_{DICE}(\\hat P, P) = 1 - \\frac{2 \\sum_{x,y} P(x,y) \\hat P(x,y) + \\epsilon}
-                               {\\sum_{x,y} (P(x,y) + \\hat P(x,y)) + \\epsilon}
+        L_{DICE}(\hat P, P) = 1 - \frac{2 \sum_{x,y} P(x,y) \hat P(x,y) + \epsilon}
+                               {\sum_{x,y} (P(x,y) + \hat P(x,y)) + \epsilon}
 
     A perfect prediction of a non-empty target gives a loss near 0 (exactly 0 for binary
     targets); disjoint supports give ``1 - eps / (sum + eps)``, near 1. With ``eps = 1`` an empty
@@ -271,8 +271,12 @@ def extract_patches(image, target, size=512, stride=480, *, mask=None, only_posi
     else:
         keep = np.ones(len(origin), bool)
     origin, positive = origin[keep], positive[keep]
-    img = np.stack([image[r:r + size, c:c + size] for r, c in origin]) if len(origin) else np.zeros((0, size, size), np.float32)
-    tgt = np.stack([target[r:r + size, c:c + size] for r, c in origin]) if len(origin) else np.zeros((0, size, size), np.float32)
+    if len(origin):
+        img = np.stack([image[r:r + size, c:c + size] for r, c in origin])
+        tgt = np.stack([target[r:r + size, c:c + size] for r, c in origin])
+    else:
+        img = np.zeros((0, size, size), np.float32)
+        tgt = np.zeros((0, size, size), np.float32)
     return Patches(img.astype(np.float32, copy=False), tgt.astype(np.float32, copy=False), origin, positive)
 
 
@@ -356,7 +360,8 @@ class Augment:
         s = float(torch.empty(1).uniform_(*self.scale))
         tx = round(float(torch.empty(1).uniform_(-self.translate, self.translate)) * w)
         ty = round(float(torch.empty(1).uniform_(-self.translate, self.translate)) * h)
-        kw = dict(angle=0.0, translate=[tx, ty], scale=s, shear=[0.0, 0.0], interpolation=InterpolationMode.BILINEAR)
+        kw = dict(angle=0.0, translate=[tx, ty], scale=s, shear=[0.0, 0.0],
+                  interpolation=InterpolationMode.BILINEAR)
         image = TF.affine(image, fill=[0.0], **kw)
         distance = TF.affine(distance, fill=[float(distance_fill)], **kw) * s
         c = self.crop
@@ -420,7 +425,8 @@ class PatchDataset:
             image = check_image(m.image, name=str(getattr(m, "file_id", f"image {i}")))
             mask = np.asarray(m.mc_mask(), dtype=bool)
             if mask.shape != image.shape:
-                raise ValueError(f"{getattr(m, 'file_id', i)}: mask shape {mask.shape} != image shape {image.shape}")
+                raise ValueError(f"{getattr(m, 'file_id', i)}: mask shape {mask.shape} "
+                                 f"!= image shape {image.shape}")
             if mask.any():
                 dist = ndi.distance_transform_edt(~mask).astype(np.float32)
                 np.minimum(dist, self.distance_fill, out=dist)
@@ -549,8 +555,9 @@ class TrainConfig:
             v = getattr(self, name)
             if int(v) != v or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v}")
-        if int(self.bn_recalibration_batches) != self.bn_recalibration_batches or self.bn_recalibration_batches < 0:
-            raise ValueError(f"bn_recalibration_batches must be an integer >= 0, got {self.bn_recalibration_batches}")
+        n_bn = self.bn_recalibration_batches
+        if int(n_bn) != n_bn or n_bn < 0:
+            raise ValueError(f"bn_recalibration_batches must be an integer >= 0, got {n_bn}")
         for name in ("max_patches", "max_val_patches", "steps_per_epoch"):
             v = getattr(self, name)
             if v is not None and (int(v) != v or v < 1):
@@ -572,8 +579,9 @@ class TrainConfig:
         the encoder starts from random initialisation.
         """
         settings = dict(encoder="inceptionv4", pretrained=weights_path is not None, weights_path=weights_path,
-                        decoder_channels=PAPER_DECODER_CHANNELS, lr=1e-4, epochs=40, batch_size=8, patch=512, stride=480, crop=320, max_patches=None,
-                        max_val_patches=None, steps_per_epoch=None, bn_recalibration_batches=0)
+                        decoder_channels=PAPER_DECODER_CHANNELS, lr=1e-4, epochs=40, batch_size=8, patch=512,
+                        stride=480, crop=320, max_patches=None, max_val_patches=None, steps_per_epoch=None,
+                        bn_recalibration_batches=0)
         settings.update(overrides)
         return cls(**settings)
 
@@ -803,12 +811,13 @@ def train(config, train_images, val_images, out_dir, *, resume=True, progress=Tr
     with _deterministic(config.num_threads):
         augment = None
         if config.augment:
-            augment = Augment(config.crop, config.xi, config.alpha, flip_p=config.flip_p, scale=config.scale,
-                              translate=config.translate, contrast=config.contrast, brightness=config.brightness,
-                              gamma=config.gamma, photometric_p=config.photometric_p)
-        train_ds = PatchDataset(train_images, config.xi, config.alpha, config.patch, config.stride, augment=augment,
-                                negative_fraction=config.negative_fraction, max_patches=config.max_patches,
-                                seed=config.seed)
+            augment = Augment(config.crop, config.xi, config.alpha, flip_p=config.flip_p,
+                              scale=config.scale, translate=config.translate, contrast=config.contrast,
+                              brightness=config.brightness, gamma=config.gamma,
+                              photometric_p=config.photometric_p)
+        train_ds = PatchDataset(train_images, config.xi, config.alpha, config.patch, config.stride,
+                                augment=augment, negative_fraction=config.negative_fraction,
+                                max_patches=config.max_patches, seed=config.seed)
         val_ds = PatchDataset(val_images, config.xi, config.alpha, config.patch, config.stride,
                               max_patches=config.max_val_patches, seed=config.seed)
         if len(train_ds) == 0:
@@ -858,7 +867,8 @@ def train(config, train_images, val_images, out_dir, *, resume=True, progress=Tr
                 n += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / n:.4f}")
-            _recalibrate_batchnorm(model, train_ds, config.batch_size, config.bn_recalibration_batches, seed + 1)
+            _recalibrate_batchnorm(model, train_ds, config.batch_size, config.bn_recalibration_batches,
+                                   seed + 1)
             val_loss, val_iou = _validate(model, val_ds, config)
             bar.set_postfix(loss=f"{loss_sum / n:.4f}", val_iou=f"{val_iou:.4f}")
             bar.close()
@@ -870,7 +880,8 @@ def train(config, train_images, val_images, out_dir, *, resume=True, progress=Tr
                 best_iou = score
                 save_checkpoint(best_pt, model, {**settings, "epoch": epoch + 1, "metrics": row})
             with atomic_path(last_pt) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1}, tmp)
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "epoch": epoch + 1}, tmp)
             _write_json(last_json, {"settings": settings, "history": history, "epoch": epoch + 1,
                                     "best_val_iou": float(best_iou), "finished": epoch + 1 >= config.epochs})
             with atomic_path(out_dir / "history.csv") as tmp:
@@ -889,7 +900,8 @@ def fine_tune(checkpoint, config, images, val_images, out_dir, *, resume=True, p
         A :func:`save_checkpoint` file (e.g. ``TrainResult.best_checkpoint``).
     config : TrainConfig
         Settings of the new run (the paper: another 40 epochs); its model settings
-        (``encoder``, ``decoder_dropout``, ``decoder_channels``) are taken from the checkpoint and a fresh Adam is used.
+        (``encoder``, ``decoder_dropout``, ``decoder_channels``) are taken from the checkpoint
+        and a fresh Adam is used.
     images : sequence
         Training images of the new run; the paper combined INbreast and local patches, i.e.
         pass ``list(inbreast_train) + list(local_train)``.

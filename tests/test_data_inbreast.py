@@ -181,7 +181,8 @@ def test_malformed_point_string(tmp_path):
 
 def test_point_outside_image(tmp_path, inbreast):
     write_plist(inbreast / "AllXML" / "20586908.xml", [roi("Calcification", [(W + 3, 2)], 19)])
-    with pytest.raises(DataError, match=r"20586908.xml: ROI 1 \(Calcification\): point \(x=53, y=2\) lies outside"):
+    with pytest.raises(DataError,
+                       match=r"20586908.xml: ROI 1 \(Calcification\): point \(x=53, y=2\) lies outside"):
         InbreastDataset(inbreast).load("20586908")
 
 

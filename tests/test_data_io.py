@@ -53,7 +53,8 @@ def test_dicom_spacing_from_header_or_argument(tmp_path):
 
 def test_points_csv_x_is_column(tmp_path, raw):
     iio.imwrite(tmp_path / "a.png", raw)
-    pd.DataFrame({"x": [20, 3], "y": [10, 4], "image": ["a.png", "other.png"]}).to_csv(tmp_path / "p.csv", index=False)
+    points = pd.DataFrame({"x": [20, 3], "y": [10, 4], "image": ["a.png", "other.png"]})
+    points.to_csv(tmp_path / "p.csv", index=False)
     mg = load_image(tmp_path / "a.png", 0.07, points=tmp_path / "p.csv")
     assert len(mg.annotations) == 1 and mg.annotations[0].kind == "point"
     assert np.argwhere(mg.mc_mask()).tolist() == [[10, 20]]

@@ -516,7 +516,8 @@ def test_draw_area_px_scales_with_the_size_factor():
 def test_draw_counts_are_inbreast_like():
     rng = np.random.default_rng(13)
     counts = [draw_counts(rng) for _ in range(4000)]
-    total = np.array([sum(c["cluster_sizes"]) + c["n_single"] + c["n_benign"] + c["n_dermal"] for c in counts])
+    total = np.array([sum(c["cluster_sizes"]) + c["n_single"] + c["n_benign"] + c["n_dermal"]
+                      for c in counts])
     assert np.mean(total == 0) == pytest.approx(COUNT_MODEL["p_none"], abs=0.03)
     assert 2 <= np.median(total) <= 5                                   # INbreast: 3
     assert 15 <= np.percentile(total, 95) <= 45                         # INbreast: 26
@@ -609,7 +610,8 @@ def test_place_mcs_labels_do_not_overlap():
         assert (labels == i).sum() == len(mc["fr"])                    # every pixel kept
         assert mc["annotation"].kind == ("point" if mc["point"] else "contour")
         if not mc["point"]:                                          # rendered = annotated
-            np.testing.assert_array_equal(np.sort(mc["rr"] * 400 + mc["cc"]), np.sort(mc["fr"] * 400 + mc["fc"]))
+            np.testing.assert_array_equal(np.sort(mc["rr"] * 400 + mc["cc"]),
+                                          np.sort(mc["fr"] * 400 + mc["fc"]))
 
 
 def test_place_mcs_keeps_the_label_of_an_mc_inside_a_rim():

@@ -97,7 +97,8 @@ def test_grid_train_config_is_shorter_and_sets_the_cell():
 
 
 def _scores(labels, scores, ref, pid="p", fid="f", area=1.0):
-    return ev.ImageScores(fid, pid, None, np.asarray(labels), np.asarray(scores, float), np.asarray(ref), area)
+    return ev.ImageScores(fid, pid, None, np.asarray(labels), np.asarray(scores, float), np.asarray(ref),
+                          area)
 
 
 def test_image_scores_at_filters_by_score():
@@ -304,7 +305,9 @@ def test_example_patches_cut_the_window_with_most_mcs(tiny):
     centres = np.rint(test[0].mc_points()).astype(int)
 
     def n_mcs(r, c):
-        return int(((centres[:, 0] >= r) & (centres[:, 0] < r + 64) & (centres[:, 1] >= c) & (centres[:, 1] < c + 64)).sum())
+        inside = ((centres[:, 0] >= r) & (centres[:, 0] < r + 64)
+                  & (centres[:, 1] >= c) & (centres[:, 1] < c + 64))
+        return int(inside.sum())
 
     shape = test[0].image.shape
     best = max(n_mcs(r, c) for r in range(0, shape[0] - 63, 8) for c in range(0, shape[1] - 63, 8))

@@ -57,7 +57,8 @@ def test_white_noise_has_a_flat_spectrum(spacing, n):
 def test_a_white_noise_floor_raises_the_high_frequency_excess():
     field = powerlaw_field((512, 512), 2.7, np.random.default_rng(0))
     floor = _white((512, 512), 10)
-    stats = [spectrum_realism(field + a * floor, REALISM_SPACING, mask=_ones(512)) for a in (0, 0.1, 0.2, 0.3)]
+    stats = [spectrum_realism(field + a * floor, REALISM_SPACING, mask=_ones(512))
+             for a in (0, 0.1, 0.2, 0.3)]
     excess = [s["excess"] for s in stats]
     assert abs(excess[0]) < 0.15                       # a pure power law has none
     assert np.all(np.diff(excess) > 0) and excess[-1] > 0.3
@@ -303,11 +304,11 @@ def test_realism_summary_one_row_per_image_and_pooled_snr():
     img, _ = _breast_phantom((600, 480))
     centres = [(300, 60), (250, 120), (350, 90)]
     img = img + _blobs(img.shape, centres, [0.05, 0.05, 0.05])
-    big = Mammogram(img, 0.07, "big", "p1", "L", "CC", [Annotation("point", np.array([c], float)) for c in centres],
-                    1.0)
+    big = Mammogram(img, 0.07, "big", "p1", "L", "CC",
+                    [Annotation("point", np.array([c], float)) for c in centres], 1.0)
     small_img, _ = _breast_phantom((64, 64))       # no 15-px interior at 0.14 mm, no square
-    small = Mammogram(small_img, 0.07, "small", "p2", "L", "CC", [Annotation("point", np.array([[30.0, 10.0]]))],
-                      4095.0)
+    small = Mammogram(small_img, 0.07, "small", "p2", "L", "CC",
+                      [Annotation("point", np.array([[30.0, 10.0]]))], 4095.0)
     rows, snr = realism_summary([big, small])
     assert list(rows.file_id) == ["big", "small"] and rows.n_mcs.tolist() == [3, 1]
     assert rows.bits.tolist() == [1, 12]

@@ -111,15 +111,18 @@ def test_efficientnet_lite0_mapping_assigns_every_tensor():
         torch.testing.assert_close(state[dst_key], src.to(state[dst_key].dtype), rtol=0, atol=0)
     # the head is dropped, and something actually changed
     assert not any(k.startswith(("_fc", "_conv_head")) for k in mapping)
-    assert not torch.equal(before["model.blocks.6.0.conv_pwl.weight"], state["model.blocks.6.0.conv_pwl.weight"])
+    key = "model.blocks.6.0.conv_pwl.weight"
+    assert not torch.equal(before[key], state[key])
     # spot-check the renaming of an inverted-residual block: lukemelas _bn1 is timm bn2
-    torch.testing.assert_close(state["model.blocks.1.0.bn2.running_var"], source["_blocks.1._bn1.running_var"])
+    torch.testing.assert_close(state["model.blocks.1.0.bn2.running_var"],
+                               source["_blocks.1._bn1.running_var"])
 
 
 def test_build_model_pretrained_uses_wheel_weights():
     model = build_model("tu-efficientnet_lite0", pretrained=True)
     source = torch.load(efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
-    torch.testing.assert_close(model.encoder.model.blocks[6][0].conv_pwl.weight, source["_blocks.15._project_conv.weight"])
+    torch.testing.assert_close(model.encoder.model.blocks[6][0].conv_pwl.weight,
+                               source["_blocks.15._project_conv.weight"])
 
 
 def test_load_encoder_weights_by_path_folds_rgb(tmp_path):

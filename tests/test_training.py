@@ -274,7 +274,8 @@ def _assert_same_state(a, b):
 
 
 def test_tiny_run_lowers_the_loss(tiny_data, tmp_path):
-    cfg = TrainConfig(**{**TINY, "epochs": 3, "steps_per_epoch": 4, "augment": False, "patch": 64, "crop": 64})
+    cfg = TrainConfig(**{**TINY, "epochs": 3, "steps_per_epoch": 4, "augment": False, "patch": 64,
+                         "crop": 64})
     result = train(cfg, tiny_data[0], tiny_data[0], tmp_path, progress=False)
     h = result.history
     assert list(h.epoch) == [1, 2, 3]
@@ -301,7 +302,8 @@ def test_run_outputs_and_checkpoint_settings(run_a, tiny_data):
 def test_same_seed_gives_identical_weights(run_a, tiny_data, tmp_path):
     again = train(TrainConfig(**TINY), *tiny_data, tmp_path, progress=False)
     _assert_same_state(_state(run_a.out_dir / "last.pt"), _state(again.out_dir / "last.pt"))
-    other = train(TrainConfig(**{**TINY, "seed": 1, "epochs": 1}), *tiny_data, tmp_path / "s1", progress=False)
+    other = train(TrainConfig(**{**TINY, "seed": 1, "epochs": 1}), *tiny_data, tmp_path / "s1",
+                  progress=False)
     a, b = _state(run_a.out_dir / "last.pt"), _state(other.out_dir / "last.pt")
     assert not all(torch.equal(a[k], b[k]) for k in a)
 
@@ -333,7 +335,8 @@ def test_train_or_load_reuses_finished_run(tiny_data, tmp_path):
 def test_fine_tune_starts_from_checkpoint(run_a, tiny_data, tmp_path):
     local = [make_tiny(20 + s, shape=(80, 80), n_dots=3, file_id=f"local{s}") for s in range(2)]
     cfg = TrainConfig(**{**TINY, "epochs": 1, "steps_per_epoch": 1, "encoder": "resnet18"})
-    result = fine_tune(run_a.best_checkpoint, cfg, list(tiny_data[0]) + local, tiny_data[1], tmp_path, progress=False)
+    result = fine_tune(run_a.best_checkpoint, cfg, list(tiny_data[0]) + local, tiny_data[1], tmp_path,
+                       progress=False)
     s = result.settings
     assert s["encoder"] == "tu-efficientnet_lite0"  # model settings come from the checkpoint
     assert s["init_checkpoint"] == str(run_a.best_checkpoint)

@@ -61,9 +61,9 @@ def _reconstruct(marker, mask):
 
 
 def extended_maxima(image, h):
-    """Extended maxima: the regional maxima of the h-maxima transform (MATLAB ``imextendedmax``).
+    r"""Extended maxima: the regional maxima of the h-maxima transform (MATLAB ``imextendedmax``).
 
-    The h-maxima transform :math:`HMAX_h(f) = R^\\delta_f(f - h)` (reconstruction by dilation of
+    The h-maxima transform :math:`HMAX_h(f) = R^\delta_f(f - h)` (reconstruction by dilation of
     :math:`f - h` under :math:`f`) cuts every peak of dynamic < `h` and lowers the others to a
     plateau `h` below their top; its regional maxima are those plateaus, i.e. the pixels within
     `h` of the top of every peak that rises at least `h` above its surroundings. (Unlike
@@ -88,7 +88,7 @@ def extended_maxima(image, h):
 
 def ciecholewski_segment(image, *, h=5 / 255, detail_threshold=5 / 255, levels=2, footprint_size=3,
                          max_area=5000, min_detail_area=3, breast_mask=None):
-    """Segment microcalcifications with the morphological method of Ciecholewski (2017).
+    r"""Segment microcalcifications with the morphological method of Ciecholewski (2017).
 
     Parameters
     ----------
@@ -121,18 +121,18 @@ def ciecholewski_segment(image, *, h=5 / 255, detail_threshold=5 / 255, levels=2
 
     Notes
     -----
-    Stage 1 (locations). With :math:`\\gamma\\phi` the closing-opening by a
+    Stage 1 (locations). With :math:`\gamma\phi` the closing-opening by a
     `footprint_size` square and :math:`R` the reduction by 2 (Gaussian smoothing + subsampling,
     ``skimage.transform.pyramid_reduce``), the pyramid is
-    :math:`g_0 = f, g_l = R(\\gamma\\phi(g_{l-1}))`. With :math:`E_l` the expansion of level
+    :math:`g_0 = f, g_l = R(\gamma\phi(g_{l-1}))`. With :math:`E_l` the expansion of level
     :math:`l` back to the image grid (bilinear), the differences
-    :math:`d_l = f - \\min(E_l(g_l), f)` contain the bright details smaller than the scale of
+    :math:`d_l = f - \min(E_l(g_l), f)` contain the bright details smaller than the scale of
     the level. The MC locations are the extended maxima of :math:`f` (regional maxima of the
     h-maxima transform, height `h`) that are touched by some :math:`d_l > T`; the
     reconstruction by dilation recovers each such maximum whole.
 
     Stage 2 (shapes). The gradient is the morphological gradient (3x3 dilation minus
-    erosion) of :math:`c = \\gamma\\phi(f)`. The external marker is the set of watershed lines
+    erosion) of :math:`c = \gamma\phi(f)`. The external marker is the set of watershed lines
     of :math:`-c` flooded from its regional minima (the valleys between bright structures)
     plus the image border and everything outside the breast; the internal markers are the
     MC locations minus a 3x3 dilation of the external marker. The watershed of the gradient

@@ -120,7 +120,7 @@ def candidate_labels(shape, blobs, *, radius_factor=BLOB_RADIUS_FACTOR):
 
 
 def preprocess(image, *, radius=3, mask=None):
-    """Network input: the image minus its local mean over a disk, z-scored.
+    r"""Network input: the image minus its local mean over a disk, z-scored.
 
     Parameters
     ----------
@@ -134,7 +134,7 @@ def preprocess(image, *, radius=3, mask=None):
     Returns
     -------
     (H, W) ndarray of float32
-        :math:`(r - \\mu_r) / \\sigma_r` with :math:`r = f - f * D / |D|`.
+        :math:`(r - \mu_r) / \sigma_r` with :math:`r = f - f * D / |D|`.
     """
     f = check_image(image).astype(np.float64)
     d = disk(radius).astype(np.float64)
@@ -208,11 +208,11 @@ class ContextNet(nn.Module):
     def __init__(self, n_filters=32, context_size=95, local_size=9, dropout=0.5, hidden=128):
         super().__init__()
         if context_size % 2 == 0 or local_size % 2 == 0 or local_size > context_size:
-            raise ValueError(
-                f"context_size and local_size must be odd with local <= context, got {context_size}, {local_size}"
-            )
+            raise ValueError(f"context_size and local_size must be odd with local <= context, "
+                             f"got {context_size}, {local_size}")
         if local_size < 3 or context_size < 15:
-            raise ValueError(f"local_size must be >= 3 and context_size >= 15, got {local_size}, {context_size}")
+            raise ValueError(f"local_size must be >= 3 and context_size >= 15, "
+                             f"got {local_size}, {context_size}")
         self.config = dict(n_filters=int(n_filters), context_size=int(context_size),
                            local_size=int(local_size), dropout=float(dropout), hidden=int(hidden))
         f = int(n_filters)
@@ -229,7 +229,8 @@ class ContextNet(nn.Module):
             n_local = self.local(torch.zeros(1, 1, local_size, local_size)).shape[1]
             n_context = self.context(torch.zeros(1, 1, context_size, context_size)).shape[1]
         self.classifier = nn.Sequential(
-            nn.Linear(n_local + n_context, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, 2)
+            nn.Linear(n_local + n_context, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden, 2),
         )
         lo = (context_size - local_size) // 2
         self._crop = slice(lo, lo + local_size)

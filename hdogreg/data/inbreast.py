@@ -128,7 +128,8 @@ def read_inbreast_xml(path, shape=None):
                 raise DataError(f"{path}: ROI {k} ({name}): non-finite point")
             if shape is not None:
                 idx = np.rint(rc)
-                outside = (idx[:, 0] < 0) | (idx[:, 1] < 0) | (idx[:, 0] >= shape[0]) | (idx[:, 1] >= shape[1])
+                outside = ((idx[:, 0] < 0) | (idx[:, 1] < 0)
+                           | (idx[:, 0] >= shape[0]) | (idx[:, 1] >= shape[1]))
                 if outside.any():
                     y, x = rc[np.argmax(outside)]
                     raise DataError(f"{path}: ROI {k} ({name}): point (x={x:g}, y={y:g}) lies outside "

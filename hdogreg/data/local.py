@@ -67,7 +67,8 @@ class LocalDataset:
         self.points = read_points_csv(ann) if ann.is_file() else pd.DataFrame(columns=["x", "y", "image"])
         if len(self.points) and "image" not in self.points:
             raise DataError(f"{ann}: needs an 'image' column")
-        stems = self.points["image"].map(lambda s: Path(s).stem) if len(self.points) else pd.Series([], dtype=str)
+        stems = (self.points["image"].map(lambda s: Path(s).stem) if len(self.points)
+                 else pd.Series([], dtype=str))
         table["n_points"] = table["file_id"].map(stems.value_counts()).fillna(0).astype(int)
         self.table = table
         self.pixel_spacing = pixel_spacing
@@ -103,7 +104,8 @@ class LocalDataset:
     def iter_images(self, split=None, *, progress=None):
         from tqdm import tqdm
 
-        for fid in tqdm(self.file_ids(split), desc="images", disable=None if progress is None else not progress):
+        disable = None if progress is None else not progress
+        for fid in tqdm(self.file_ids(split), desc="images", disable=disable):
             yield self.load(fid)
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ["REALISM_SPACING", "resample_to", "realism_breast_mask", "radial_power",
-           "spectrum_stats", "spectrum_realism", "mean_spectrum", "target_spectrum", "fine_scale_dog", "dog_snr", "breast_level", "realism_summary"]
+           "spectrum_stats", "spectrum_realism", "mean_spectrum", "target_spectrum", "fine_scale_dog",
+           "dog_snr", "breast_level", "realism_summary"]
 
 #: Spacing (mm) at which all realism statistics are measured.
 REALISM_SPACING = 0.14

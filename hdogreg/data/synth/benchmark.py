@@ -307,7 +307,8 @@ def _generate_into(out, seed, preset, jobs, progress):
         views = list(rng.choice(["CC", "MLO", "ML"], size=nv, replace=False, p=[0.33, 0.15, 0.52]))
         for view in views:
             k += 1
-            items.append((seed, dict(case, count_model=preset.count_model), str(view), f"L{k:04d}", lshape, out))
+            items.append((seed, dict(case, count_model=preset.count_model), str(view), f"L{k:04d}",
+                          lshape, out))
     res = _map(_gen_local_image, items, jobs, "synthetic local set", progress)
     limages = pd.DataFrame([r[0] for r in res], columns=_LOCAL_COLUMNS)
     lmcs = _concat([r[1] for r in res], ["image", *MC_COLUMNS, "annotated"])

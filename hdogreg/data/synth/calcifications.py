@@ -25,8 +25,8 @@ from skimage import measure
 
 from ..records import Annotation, rasterize_polygon
 
-__all__ = ["MC_TYPES", "SIZE_MODEL", "SNR_MODEL", "COUNT_MODEL", "COUNT_MODELS", "draw_counts", "draw_area_px",
-           "mc_footprint", "contour_of", "plan_mcs", "place_mcs"]
+__all__ = ["MC_TYPES", "SIZE_MODEL", "SNR_MODEL", "COUNT_MODEL", "COUNT_MODELS", "draw_counts",
+           "draw_area_px", "mc_footprint", "contour_of", "plan_mcs", "place_mcs"]
 
 MC_TYPES = ("punctate", "amorphous", "pleomorphic", "linear",
             "benign-coarse", "benign-vascular", "benign-rim", "benign-dermal")
@@ -249,8 +249,9 @@ def contour_of(rr, cc, *, max_points=39, min_points=4):
     """INbreast-like contour of a footprint: an open polygon of 4-39 vertices on its outline.
 
     The outer boundary (:func:`skimage.measure.find_contours` at 0.5 of the hole-filled
-    footprint, closed until it is one 4-connected region) is simplified with :func:`skimage.measure.approximate_polygon`, tolerance
-    0.6 px, raised until at most `max_points` remain; the closing vertex is dropped.
+    footprint, closed until it is one 4-connected region) is simplified with
+    :func:`skimage.measure.approximate_polygon`, tolerance 0.6 px, raised until at most
+    `max_points` remain; the closing vertex is dropped.
     """
     pad = 6
     r0, c0 = rr.min() - pad, cc.min() - pad

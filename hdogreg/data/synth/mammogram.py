@@ -252,7 +252,8 @@ def synth_magnification(rng, shape=(400, 400), *, z=0.0, magnification=1.8, vend
     att = np.float32(rng.uniform(0.3, 0.38)) + np.float32(rng.uniform(0.14, 0.22)) * gland
     att += np.float32(0.006) * powerlaw_field(shape, 2.2, rng, f_cut=f_cut)
     theta = np.float32(rng.uniform(0, np.pi))
-    att += np.float32(rng.uniform(0.0025, 0.005)) * oriented_field(shape, 1.9, rng, theta) * (0.6 + 0.8 * gland)
+    att += (np.float32(rng.uniform(0.0025, 0.005)) * oriented_field(shape, 1.9, rng, theta)
+            * (0.6 + 0.8 * gland))
     nipple = (rng.uniform(-H, 2 * H), rng.uniform(-W, 2 * W))
     att += curvilinear(shape, rng, np.ones(shape, bool), nipple, H * W * (sp / 10) ** 2, sp)
     att = att.astype(np.float32)
@@ -266,7 +267,8 @@ def synth_magnification(rng, shape=(400, 400), *, z=0.0, magnification=1.8, vend
         th = rng.uniform(0, np.pi)
         along = rng.uniform(-spread, spread, n)
         across = rng.normal(0, spread / 6, n)
-        pos = np.stack([along * np.sin(th) + across * np.cos(th), along * np.cos(th) - across * np.sin(th)], 1)
+        pos = np.stack([along * np.sin(th) + across * np.cos(th),
+                        along * np.cos(th) - across * np.sin(th)], 1)
         layout = "linear"
     else:
         pos = rng.normal(0, spread / 2.5, (n, 2))
