@@ -19,6 +19,7 @@ from scipy import ndimage as ndi
 
 
 def blob_calibration(root, n_images=6):
+    """Per image: how many ground-truth MCs a ``blob_dog`` blob lands near, and how many blobs do not."""
     from skimage.feature import blob_dog
 
     from hdogreg.data import InbreastDataset
@@ -42,6 +43,10 @@ def blob_calibration(root, n_images=6):
 
 
 def casestudy_auc(root):
+    """Return the cross-validated AUC of a logistic regression on ground-truth cluster statistics.
+
+    Also returns the numbers of ROIs and patients and the fraction of ROIs with label 1.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold, cross_val_predict
@@ -60,6 +65,7 @@ def casestudy_auc(root):
 
 
 def main():
+    """Run the benchmark from the command line."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="default")
     ap.add_argument("--jobs", type=int, default=1)

@@ -63,10 +63,12 @@ class Variant:
 
     @property
     def name(self):
+        """``ENCODER:init:PxS``, the variant's name on the command line and in folder names."""
         start = "imagenet" if self.pretrained else "random"
         return f"{self.encoder}:{start}:{self.decoder_channels[0]}x{self.decoder_channels[1]}"
 
     def columns(self):
+        """Return the variant as table columns ``encoder``, ``init`` and ``decoder``."""
         return {"encoder": self.encoder, "init": "imagenet" if self.pretrained else "random",
                 "decoder": f"{self.decoder_channels[0]}x{self.decoder_channels[1]}"}
 
@@ -136,6 +138,7 @@ def _median_time(fn, repeat, warmup=1):
 
 
 def speed(variants, crops, batch, repeat, threads, warmup=1):
+    """Time one training step per crop size and one forward pass per megapixel for each variant."""
     import torch
 
     from hdogreg.regression import build_model
@@ -184,6 +187,7 @@ def speed(variants, crops, batch, repeat, threads, warmup=1):
 
 
 def quality(variants, train_images, val_images, config, work_dir):
+    """Train each variant with `config` and return its validation IoU, losses and training time."""
     from hdogreg.training import train
 
     rows = []
@@ -209,6 +213,7 @@ def quality(variants, train_images, val_images, config, work_dir):
 
 
 def main(argv=None):
+    """Run the benchmark from the command line (`argv` as in :data:`sys.argv` without the program)."""
     from hdogreg.training import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -21,7 +21,7 @@ from hdogreg import metrics as M
 
 
 def synthetic_image(rng, shape=(1000, 800), n_ref=40, n_false=2000):
-    """Reference labels, predicted labels and per-object scores of one synthetic image."""
+    """Return the reference labels, predicted labels and per-object scores of one synthetic image."""
     ref = np.zeros(shape, np.int32)
     centres = rng.integers(10, np.array(shape) - 10, (n_ref, 2))
     for i, (r, c) in enumerate(centres, 1):
@@ -47,6 +47,7 @@ def synthetic_image(rng, shape=(1000, 800), n_ref=40, n_false=2000):
 
 
 def main(argv=None):
+    """Run the benchmark from the command line (`argv` as in :data:`sys.argv` without the program)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--bootstraps", type=int, default=100)

@@ -34,7 +34,7 @@ import numpy as np
 
 
 def full_field_image(kind, shape, seed):
-    """A float32 image in [0, 1]: the synthetic mammogram generator, or a NumPy phantom."""
+    """Return a float32 image in [0, 1]: the synthetic mammogram generator, or a NumPy phantom."""
     if kind == "synth":
         try:
             from hdogreg.data.synth import synth_mammogram
@@ -86,6 +86,7 @@ def reference(image, params, ref_blobs, full):
 
 
 def main(argv=None):
+    """Run the benchmark from the command line (`argv` as in :data:`sys.argv` without the program)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--image", choices=["synth", "phantom"], default="synth")
     ap.add_argument("--shape", type=int, nargs=2, default=[4084, 3328], metavar=("ROWS", "COLS"),

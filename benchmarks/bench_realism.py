@@ -34,6 +34,7 @@ import numpy as np
 
 
 def measure(data_dir, n_images, seed=0):
+    """Return the realism statistics of the first `n_images` images of an INbreast-format folder."""
     from hdogreg.data import InbreastDataset
     from hdogreg.data.realism import realism_summary
 
@@ -43,6 +44,7 @@ def measure(data_dir, n_images, seed=0):
 
 
 def main(argv=None):
+    """Run the benchmark from the command line (`argv` as in :data:`sys.argv` without the program)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="default", choices=["tiny", "default", "full"])
     p.add_argument("--images", type=int, default=16, help="number of images measured")

@@ -47,7 +47,7 @@ import numpy as np
 
 
 def synthetic_fullfield(rows, cols, seed=0):
-    """A synthetic INbreast-like mammogram (:func:`hdogreg.data.synth.synth_mammogram`)."""
+    """Return a synthetic INbreast-like mammogram (:func:`hdogreg.data.synth.synth_mammogram`)."""
     from hdogreg.data.synth import synth_mammogram
 
     synth = synth_mammogram(seed, shape=(rows, cols))
@@ -80,6 +80,7 @@ def time_inference(encoder, image, breast, window, stride, batch_size):
 
 
 def main(argv=None):
+    """Run the benchmark from the command line (`argv` as in :data:`sys.argv` without the program)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=4084)
     parser.add_argument("--cols", type=int, default=3328)

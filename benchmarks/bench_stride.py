@@ -1,4 +1,6 @@
-"""Benchmark: does the CLI's faster inference stride (384) change the results of the book's (256)?
+"""Benchmark: the CLI's faster inference stride (384) against the book's (256).
+
+Does the faster stride change the results?
 
 The book scores the validation split with the authors' 512-px windows at a 256-px stride and
 chooses ``p_thr`` there (:func:`hdogreg.evaluation.validated_default_model`); ``hdogreg segment``
@@ -36,6 +38,7 @@ def _windows(shape, window, stride):
 
 
 def main(argv=None):
+    """Run the benchmark from the command line (`argv` as in :data:`sys.argv` without the program)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/synth", help="INbreast-format folder (make data)")
     ap.add_argument("--strides", nargs="+", type=int, default=[256, DEFAULT_STRIDE])

@@ -74,7 +74,7 @@ def atomic_path(path):
 
 
 def default_rng(seed):
-    """A NumPy Generator from an int seed, a Generator (returned as is) or None."""
+    """Return a NumPy Generator from an int seed, a Generator (returned as is) or None."""
     return np.random.default_rng(seed)
 
 

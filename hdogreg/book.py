@@ -157,7 +157,7 @@ def book_notebooks(toc=ROOT / "_toc.yml"):
 
 
 def _default_parameters(nb):
-    """The parameters cell's assignments, evaluated (for the reproducing page)."""
+    """Evaluate the parameters cell's assignments (for the reproducing page)."""
     for cell in nb.cells:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             scope = {}
@@ -403,6 +403,7 @@ def _parse_value(text):
 
 
 def main(argv=None):
+    """Run ``python -m hdogreg.book`` (`argv` as in :data:`sys.argv` without the program)."""
     parser = argparse.ArgumentParser(prog="python -m hdogreg.book", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="run the notebooks and build the HTML book")

@@ -114,7 +114,7 @@ def _fixed_interval(lo, hi, size, length):
 
 
 def fixed_box(bbox, size=256, *, shape):
-    """A ``size`` x ``size`` box with the same centre as a bounding box, inside the image.
+    """Return a ``size`` x ``size`` box with the same centre as a bounding box, inside the image.
 
     Parameters
     ----------
@@ -165,7 +165,7 @@ def fixed_box(bbox, size=256, *, shape):
 
 
 def crop(image, box):
-    """The part of `image` inside ``box = (x0, y0, x1, y1)`` (half-open; x = column)."""
+    """Return the part of `image` inside ``box = (x0, y0, x1, y1)`` (half-open; x = column)."""
     x0, y0, x1, y1 = (int(v) for v in box)
     return np.asarray(image)[y0:y1, x0:x1]
 
@@ -178,8 +178,9 @@ def _read_image(path, pixel_spacing):
 
 
 def cohort_rois(cohort, segment, *, size=256, segment_on="roi", load=None, progress=None):
-    """Fixed-size ROIs of a case-study cohort, segmented: the input of
-    :func:`hdogreg.features.feature_table`.
+    """Segment the fixed-size ROIs of a case-study cohort.
+
+    The result is the input of :func:`hdogreg.features.feature_table`.
 
     Parameters
     ----------
@@ -333,7 +334,7 @@ def patient_folds(patient_ids, labels, n_splits=5, *, seed=0):
 
 
 def threshold_for_sensitivity(y_true, scores, target=0.9):
-    """The score threshold whose sensitivity is closest to `target`.
+    """Return the score threshold whose sensitivity is closest to `target`.
 
     Parameters
     ----------
@@ -711,7 +712,7 @@ def chosen_tables(features, sweep=None, *, p_thr):
 
 
 def paper_comparison(table, paper=PAPER_TABLE4):
-    """A results table beside the paper's values, one row per (method, metric).
+    """Return a results table beside the paper's values, one row per (method, metric).
 
     Parameters
     ----------
@@ -740,8 +741,10 @@ def paper_comparison(table, paper=PAPER_TABLE4):
 
 def comparison_display(comparison, paper_label="paper",
                        metrics=("auc", "accuracy", "sensitivity", "specificity", "ppv")):
-    """A :func:`paper_comparison` table laid out for reading: one row per metric, and per
-    method a column "this run" and a column `paper_label`, each as ``mean ± sd``.
+    """Lay out a :func:`paper_comparison` table for reading.
+
+    One row per metric, and per method a column "this run" and a column `paper_label`, each
+    as ``mean ± sd``.
 
     Parameters
     ----------
@@ -980,7 +983,7 @@ def segment_roi(roi, method, *, model=None, params=None, fpn_threshold=None,
 
 
 def load_roi(row, size=256, *, load=None):
-    """The fixed-size ROI of one cohort row.
+    """Return the fixed-size ROI of one cohort row.
 
     Parameters
     ----------
@@ -1085,7 +1088,7 @@ def features_cache_key(cohort, methods, *, model=None, params=None, fpn_threshol
 def casestudy_features(cohort, methods=SEGMENTATION_METHODS, *, model=None, params=None,
                        fpn_threshold=None, ciecholewski_kwargs=None, p_thrs=(), hdog_kwargs=None,
                        size=256, cache_dir=None, load=None, progress=None):
-    """The 31 features of every ROI of a cohort, for each segmentation method.
+    """Compute the 31 features of every ROI of a cohort, for each segmentation method.
 
     Parameters
     ----------

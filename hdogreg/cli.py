@@ -37,7 +37,7 @@ _DICOM_SUFFIXES = {".dcm", ".dicom", ""}
 
 
 def default_model_path():
-    """The default checkpoint: ``$HDOGREG_MODEL``, else ``<build>/models/default.pt``.
+    """Return the default checkpoint: ``$HDOGREG_MODEL``, else ``<build>/models/default.pt``.
 
     ``<build>`` is ``$HDOGREG_BUILD`` or the repository's ``build`` folder
     (:func:`hdogreg.book.models_dir`); ``make book`` trains the model there on the synthetic
@@ -231,7 +231,7 @@ def segment_files(paths, out_dir, model, params, *, pixel_spacing=None, progress
 
 
 def _positive(convert, noun):
-    """An argparse ``type`` that converts with `convert` and accepts only values > 0."""
+    """Return an argparse ``type`` that converts with `convert` and accepts only values > 0."""
     def parse(text):
         try:
             value = convert(text)
@@ -247,7 +247,7 @@ _positive_int = _positive(int, "an integer")
 
 
 def _pixel_spacing(text):
-    """argparse ``type`` of ``--pixel-spacing``: a plausible mm-per-pixel value."""
+    """Parse ``--pixel-spacing`` (an argparse ``type``): a plausible mm-per-pixel value."""
     from hdogreg.spacing import check_pixel_spacing
 
     try:

@@ -211,7 +211,7 @@ def default_train_config(budget="cpu", **overrides):
 
 
 def grid_train_config(xi, alpha, budget="cpu", **overrides):
-    """Settings of one cell of the xi x alpha grid (Tables 1-2).
+    """Return the settings of one cell of the xi x alpha grid (Tables 1-2).
 
     ``budget="cpu"`` shortens the default CPU budget by :data:`BUDGETS` ``["grid"]``;
     ``"paper"`` trains every cell with the paper's settings. `overrides` win over both.
@@ -304,7 +304,7 @@ def publish_default_model(checkpoint, dest=None, **settings):
 
 
 def default_model(data_dir="data/synth", budget="cpu", *, progress=True, publish=True, **overrides):
-    """The book's regression network: trained once per settings and data, then loaded.
+    """Return the book's regression network: trained once per settings and data, then loaded.
 
     Every notebook that needs "our model" calls this function, so the model is trained once
     per book build (:func:`hdogreg.training.train_or_load` caches it under
@@ -346,7 +346,7 @@ def default_model(data_dir="data/synth", budget="cpu", *, progress=True, publish
 
 def fine_tuned_model(data_dir="data/synth", budget="cpu", *, base_checkpoint=None, progress=True,
                      **overrides):
-    """The default model fine-tuned on INbreast-like + 12-bit local training images (Fig. 6).
+    """Return the default model fine-tuned on INbreast-like + 12-bit local training images (Fig. 6).
 
     As in the paper, training continues from the INbreast model on the union of the INbreast
     training images and the local training images; the best epoch is chosen on the INbreast
@@ -385,7 +385,7 @@ def fine_tuned_model(data_dir="data/synth", budget="cpu", *, base_checkpoint=Non
 
 
 def wang_yang_model(data_dir="data/synth", budget="cpu", *, progress=True, **overrides):
-    """The Wang & Yang context network trained on the training split (cached).
+    """Return the Wang & Yang context network trained on the training split (cached).
 
     Parameters
     ----------
@@ -697,7 +697,7 @@ class DetectionSummary:
         return (self.pauc_hi - self.pauc_lo) / 2
 
     def row(self):
-        """The summary numbers as a dict (no arrays)."""
+        """Return the summary numbers as a dict (no arrays)."""
         return {"pauc": self.pauc, "pauc_mean": self.pauc_mean, "pauc_lo": self.pauc_lo,
                 "pauc_hi": self.pauc_hi, "pauc_pm": self.pauc_pm, f"tpr_at_{self.fp_at:g}": self.tpr_at,
                 "n_images": self.n_images, "n_patients": self.n_patients, "n_ref": self.n_ref}
@@ -846,7 +846,7 @@ class ValidatedModel:
 def validated_default_model(data_dir="data/synth", *, paper=False, window=512, stride=256, o_thr=0.3,
                             n_boot=100, fp_at=0.4, train_settings=None, publish=True,
                             publish_threshold=False, progress=False):
-    """The setup shared by the result pages: default model, validation FROC, operating point.
+    """Prepare what the result pages share: default model, validation FROC, operating point.
 
     Parameters
     ----------
@@ -907,8 +907,11 @@ class SegmentationSummary:
     threshold: float
 
     def row(self):
-        """Means and SDs: ``miou, miou_sd`` over images, ``iou_mc, iou_mc_sd`` over images,
-        ``iou_object, iou_object_sd`` pooled over all objects, counts."""
+        """Return the means and SDs as one table row.
+
+        ``miou, miou_sd`` over images, ``iou_mc, iou_mc_sd`` over images, ``iou_object,
+        iou_object_sd`` pooled over all objects, and counts.
+        """
         im, ob = self.per_image, self.per_object
         sd = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")  # noqa: E731
         return {"miou": float(im["miou"].mean()), "miou_sd": sd(im["miou"]),
@@ -1101,14 +1104,16 @@ def vendor_shift(data_dir="data/synth", budget="cpu", *, params=None, n_boot=100
 
 
 def most_annotated(images, n):
-    """The `n` images with the most annotated MCs (ties: data set order)."""
+    """Return the `n` images with the most annotated MCs (ties: data set order)."""
     order = sorted(range(len(images)), key=lambda i: (-len(images[i].annotations), i))
     return [images[i] for i in order[: int(n)]]
 
 
 def example_patches(images, models, p_thrs, *, size=256, params=None, progress=True, cache=True):
-    """Fig. 4: the ``size x size`` window with the most annotated MCs of each image, with the
-    reference, our segmentation and Ciecholewski's.
+    """Make the panels of Fig. 4, one per image.
+
+    The ``size x size`` window with the most annotated MCs of each image, with the reference,
+    our segmentation and Ciecholewski's.
 
     Parameters
     ----------
@@ -1183,7 +1188,7 @@ def _cell(mean, pm, digits):
 
 
 def grid_table(frame, value, pm, *, index="alpha", columns="xi", digits=3, bold="max"):
-    """A Table-1/2-style markdown table (rows alpha, columns xi) with the best cell in bold.
+    """Format a Table-1/2-style markdown table (rows alpha, columns xi) with the best cell in bold.
 
     Parameters
     ----------
@@ -1222,15 +1227,17 @@ def grid_table(frame, value, pm, *, index="alpha", columns="xi", digits=3, bold=
 
 
 def paper_grid_table(which="pauc"):
-    """The paper's Table 1 (``"pauc"``) or Table 2 (``"miou"``, ``"iou_object"``) as markdown."""
+    """Format the paper's Table 1 (``"pauc"``) or Table 2 (``"miou"``, ``"iou_object"``) as markdown."""
     frame = PAPER_TABLE1 if which == "pauc" else PAPER_TABLE2[which]
     return grid_table(frame, "mean", "pm")
 
 
 def operating_point(summary, threshold):
-    """``(fp_per_cm2, tpr)`` of a :class:`DetectionSummary` at a threshold chosen elsewhere
-    (e.g. the validation ``p_thr`` on the test curve): the point of the smallest curve
-    threshold ``>= threshold``."""
+    """Return ``(fp_per_cm2, tpr)`` of a :class:`DetectionSummary` at a threshold chosen elsewhere.
+
+    E.g. the validation ``p_thr`` on the test curve: the point of the smallest curve threshold
+    ``>= threshold``.
+    """
     i = int(np.searchsorted(summary.thresholds, threshold, side="left"))
     i = min(i, len(summary.thresholds) - 1)
     return float(summary.fp_per_cm2[i]), float(summary.tpr[i])

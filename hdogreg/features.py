@@ -163,7 +163,7 @@ def segmentation_labels(segmentation, *, connectivity=1):
 
 
 def regional_features(segmentation, *, pixel_spacing, connectivity=1):
-    """The 17 regional features: all MCs of a ROI described as one region.
+    """Compute the 17 regional features: all MCs of a ROI described as one region.
 
     Parameters
     ----------
@@ -302,7 +302,7 @@ def individual_features(segmentation, image, *, pixel_spacing, connectivity=1):
 
 
 def roi_features(segmentation, image, *, pixel_spacing, connectivity=1):
-    """The 31 case-study features of one ROI.
+    """Compute the 31 case-study features of one ROI.
 
     Parameters
     ----------

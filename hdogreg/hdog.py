@@ -66,7 +66,7 @@ class HDoGResult:
 
 
 def empty_blob_table():
-    """The blob table with no rows (the right columns and dtypes)."""
+    """Return the blob table with no rows (the right columns and dtypes)."""
     return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _BLOB_DTYPES.items()})
 
 
@@ -256,7 +256,7 @@ def hdog_segment(image, sigma_min=1.18, sigma_max=3.1, k=1.6, dog_threshold=0.00
 
 def phantom(shape, *, blobs=(), lines=(), background=0.3, texture=0.0, texture_sigma=6.0,
             noise=0.0, seed=0):
-    """A small synthetic image with Gaussian blobs and lines, for tests, demos and benchmarks.
+    """Make a small synthetic image with Gaussian blobs and lines, for tests, demos and benchmarks.
 
     Parameters
     ----------

@@ -463,7 +463,7 @@ def froc_counts(pred_labels, scores, ref_labels, thresholds, *, max_distance=5.0
 
 
 def score_thresholds(*scores, max_thresholds=None):
-    """A common, ascending threshold grid for :func:`froc_counts` from the scores of all images.
+    """Return a common, ascending threshold grid for :func:`froc_counts` from the scores of all images.
 
     Parameters
     ----------

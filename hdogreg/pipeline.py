@@ -94,7 +94,7 @@ class SegmentParams:
         return {"window": self.window, "stride": self.stride, "batch_size": self.batch_size}
 
     def replace(self, **changes):
-        """A copy with some fields changed."""
+        """Return a copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
 
@@ -197,7 +197,7 @@ class SegmentationResult:
 
 
 def _to_input(fused, shape):
-    """A FusionResult with its labels mapped onto the input grid of `shape`."""
+    """Return a FusionResult with its labels mapped onto the input grid of `shape`."""
     labels = _spacing.labels_to_input(fused.labels, shape)
     return FusionResult(mask=labels > 0, labels=labels, scores=fused.scores,
                         source_labels=fused.source_labels)
@@ -380,7 +380,7 @@ def mc_table(labels, image, pixel_spacing, scores=None):
 
 
 def overlay_image(image, labels, *, breast=None, color=(255, 0, 0)):
-    """An RGB picture of the mammogram with the outlines of the segmented objects.
+    """Draw an RGB picture of the mammogram with the outlines of the segmented objects.
 
     Parameters
     ----------

@@ -447,7 +447,7 @@ def decoder_channels(model):
 
 
 def model_settings(settings):
-    """The :func:`build_model` architecture arguments recorded in checkpoint `settings`.
+    """Return the :func:`build_model` architecture arguments recorded in checkpoint `settings`.
 
     Parameters
     ----------

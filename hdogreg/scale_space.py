@@ -150,7 +150,7 @@ def as_unit_image(image, intensity_scale=None, *, name="image"):
 
 
 def scale_sigmas(sigma_min=1.18, sigma_max=3.1, k=1.6):
-    """Standard deviations of the Gaussian and of the DoG layers.
+    """Return the standard deviations of the Gaussian and of the DoG layers.
 
     Parameters
     ----------
@@ -307,7 +307,7 @@ def dog_scale_space(image, sigma_min=1.18, sigma_max=3.1, k=1.6):
 
 
 def scale_normalized_log(image, sigma):
-    """The scale-normalised Laplacian of Gaussian ``-sigma**2 * Laplacian(L)`` at `sigma`.
+    """Compute the scale-normalised Laplacian of Gaussian ``-sigma**2 * Laplacian(L)`` at `sigma`.
 
     This is what the DoG of Eq. 3 approximates (with the same sign convention: bright blobs
     positive); it is used to show the approximation error.

@@ -97,7 +97,7 @@ def check_pixel_spacing(spacing, *, name="pixel_spacing"):
 
 
 def is_native(spacing, native=NATIVE_SPACING):
-    """True if `spacing` equals `native` within 1e-6 mm (no resampling is done then).
+    """Return True if `spacing` equals `native` within 1e-6 mm (no resampling is done then).
 
     Examples
     --------

@@ -573,7 +573,7 @@ class TrainConfig:
 
     @classmethod
     def paper(cls, weights_path=None, **overrides):
-        """The paper's configuration: Inception-v4 FPN, 40 epochs, 512/480 patches, crop 320.
+        """Return the paper's configuration: Inception-v4 FPN, 40 epochs, 512/480 patches, crop 320.
 
         ImageNet weights are used only if a local ``weights_path`` is given (no downloads), else
         the encoder starts from random initialisation.
@@ -586,12 +586,14 @@ class TrainConfig:
         return cls(**settings)
 
     def to_dict(self):
+        """Return the settings as a JSON-ready dict (tuples become lists)."""
         d = dataclasses.asdict(self)
         for k in ("betas", "scale", "gamma", "decoder_channels"):
             d[k] = list(d[k])
         return d
 
     def replace(self, **changes):
+        """Return a copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
 
@@ -617,6 +619,7 @@ class TrainResult:
 
     @property
     def best_epoch(self):
+        """Epoch of the best checkpoint (as recorded in its settings)."""
         return self.settings.get("epoch")
 
     def load(self):
@@ -675,7 +678,7 @@ def _deterministic(num_threads):
 
 
 def _epoch_seed(seed, epoch):
-    """An independent seed per (seed, epoch) so that resuming at an epoch boundary is exact."""
+    """Return an independent seed per (seed, epoch) so that resuming at an epoch boundary is exact."""
     return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])
 
 
@@ -756,7 +759,7 @@ def _write_json(path, obj):
 
 
 def _same_run(a, b):
-    """Settings equal except for the number of epochs (which a resumed run may extend)."""
+    """Return True if the settings differ at most in ``epochs`` (which a resumed run may extend)."""
     strip = lambda s: {k: v for k, v in s.items() if k not in ("epochs",)}  # noqa: E731
     return strip(a) == strip(b)
 

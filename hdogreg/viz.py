@@ -13,7 +13,7 @@ __all__ = ["richest_window", "mc_window", "display_range", "show_image", "overla
 
 
 def richest_window(mask, size):
-    """The ``size x size`` window holding the most foreground pixels of `mask`.
+    """Return the ``size x size`` window holding the most foreground pixels of `mask`.
 
     Parameters
     ----------
@@ -47,7 +47,7 @@ def richest_window(mask, size):
 
 
 def mc_window(mammogram, size):
-    """The ``size x size`` window of a mammogram holding the most annotated MCs.
+    """Return the ``size x size`` window of a mammogram holding the most annotated MCs.
 
     MCs are counted by their centroids, so a cluster of many small MCs wins over one large
     calcification with more annotated pixels (:func:`richest_window` of the centroid mask).
@@ -71,7 +71,7 @@ def mc_window(mammogram, size):
 
 
 def example_patch(data_dir, file_id=None, size=256):
-    """An annotated image of a data set and its window with the most MCs (the teaching pages).
+    """Return an annotated image of a data set and its window with the most MCs (the teaching pages).
 
     Parameters
     ----------

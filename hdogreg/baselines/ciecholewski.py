@@ -28,7 +28,7 @@ _EIGHT = np.ones((3, 3), bool)
 
 
 def _close_open(image, footprint):
-    """Closing followed by opening: removes small dark, then small bright, noise."""
+    """Apply a closing, then an opening: remove small dark, then small bright, noise."""
     return opening(closing(image, footprint), footprint)
 
 
@@ -53,15 +53,17 @@ def _pyramid_details(image, levels, footprint, detail_threshold, min_detail_area
 
 
 def _reconstruct(marker, mask):
-    """Binary morphological reconstruction by dilation of `marker` under `mask` (8-connected):
-    the connected components of `mask` that `marker` touches."""
+    """Reconstruct `mask` from `marker` by binary dilation (8-connected).
+
+    The result is the union of the connected components of `mask` that `marker` touches.
+    """
     lab, _ = ndi.label(mask, structure=_EIGHT)
     hit = np.unique(lab[marker & mask])
     return np.isin(lab, hit[hit > 0])
 
 
 def extended_maxima(image, h):
-    r"""Extended maxima: the regional maxima of the h-maxima transform (MATLAB ``imextendedmax``).
+    r"""Return the extended maxima: the regional maxima of the h-maxima transform (MATLAB ``imextendedmax``).
 
     The h-maxima transform :math:`HMAX_h(f) = R^\delta_f(f - h)` (reconstruction by dilation of
     :math:`f - h` under :math:`f`) cuts every peak of dynamic < `h` and lowers the others to a

@@ -179,8 +179,10 @@ def _block(cin, cout):
 
 
 class ContextNet(nn.Module):
-    """Two-branch CNN: a local branch on the central window and a context branch on the whole
-    patch, concatenated into a small classifier (MC vs non-MC).
+    """Two-branch CNN that classifies a candidate as MC or non-MC.
+
+    A local branch on the central window and a context branch on the whole patch are
+    concatenated into a small classifier.
 
     Parameters
     ----------

@@ -11,6 +11,7 @@ import time
 
 
 def main(argv=None):
+    """Run ``python -m hdogreg.data`` (`argv` as in :data:`sys.argv` without the program)."""
     parser = argparse.ArgumentParser(prog="python -m hdogreg.data", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("synth", help="write the synthetic INbreast-format benchmark")

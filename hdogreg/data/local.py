@@ -78,6 +78,7 @@ class LocalDataset:
         return len(self.table)
 
     def file_ids(self, split=None):
+        """Return the image stems, all or those of one `split` (needs ``splits.csv``)."""
         t = self.table
         if split is not None:
             if "split" not in t:
@@ -102,6 +103,7 @@ class LocalDataset:
         return mg
 
     def iter_images(self, split=None, *, progress=None):
+        """Load the images of :meth:`file_ids` one by one, with a progress bar."""
         from tqdm import tqdm
 
         disable = None if progress is None else not progress

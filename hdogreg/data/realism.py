@@ -134,7 +134,7 @@ def spectrum_stats(freq, power):
 
 
 def _spectrum_squares(image, pixel_spacing, *, n_squares=6, square_mm=25.6, seed=0, mask=None):
-    """The image at 0.14 mm and up to `n_squares` random squares fully inside the breast."""
+    """Return the image at 0.14 mm and up to `n_squares` random squares fully inside the breast."""
     img, _ = resample_to(image, pixel_spacing)
     if mask is None:
         m = realism_breast_mask(img)
@@ -206,7 +206,7 @@ def mean_spectrum(image, pixel_spacing, **kwargs):
 
 
 def target_spectrum(freq, beta, beta_hi, excess, *, f_ref=0.5):
-    """A reference spectrum with given ``beta``, ``beta_hi`` and ``excess`` (1 at `f_ref`).
+    """Return a reference spectrum with given ``beta``, ``beta_hi`` and ``excess`` (1 at `f_ref`).
 
     Below 1.0 cycles/mm it is the power law ``(f / f_ref)**-beta``; from 1.5 cycles/mm on a
     power law of slope ``-beta_hi`` whose mean over 1.5-3.4 cycles/mm lies `excess` dex above

@@ -150,6 +150,7 @@ class Mammogram:
 
     @property
     def shape(self):
+        """``(rows, cols)`` of the image."""
         return self.image.shape
 
     def mc_labels(self) -> np.ndarray:

@@ -1,5 +1,7 @@
-"""Acquisition physics and vendor looks: detector blur, quantum and electronic noise, tone
-curve, bit depth, and what real files carry outside the breast (labels, markers, collimation).
+"""Acquisition physics and vendor looks.
+
+Detector blur, quantum and electronic noise, tone curve, bit depth, and what real files carry
+outside the breast (labels, markers, collimation).
 
 The detector sees the projected attenuation ``s`` (:mod:`~hdogreg.data.synth.anatomy`; air
 0, fat about 0.35). Per image the vendor's ranges give one :class:`Acquisition`:

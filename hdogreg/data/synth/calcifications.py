@@ -170,8 +170,11 @@ def _lobes(rng, area, n_lobes):
 
 
 def _branch(rng, area, aspect):
-    """Fine-linear / branching: a crooked line of about `area` px, ``length / width ~ aspect``,
-    with an optional side branch; the centre line is widened with a disk."""
+    """Draw a fine-linear / branching MC: a crooked line of about `area` px.
+
+    ``length / width ~ aspect``, with an optional side branch; the centre line is widened with
+    a disk.
+    """
     width = max(np.sqrt(area / aspect), 2.0)
     length = max(area / width, 3.0)
     pts_r, pts_c = [], []

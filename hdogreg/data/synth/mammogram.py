@@ -226,7 +226,7 @@ def synth_mammogram(rng, shape=(1000, 800), *, view="CC", laterality="L", vendor
 # ----------------------------------------------------------------------------- magnification views
 def synth_magnification(rng, shape=(400, 400), *, z=0.0, magnification=1.8, vendor="hologic",
                         spacing=SPACING):
-    """A magnification-view image around a group of amorphous calcifications.
+    """Make a magnification-view image around a group of amorphous calcifications.
 
     Parameters
     ----------

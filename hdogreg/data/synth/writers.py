@@ -145,7 +145,7 @@ def write_png(path, array):
 
 
 def cluster_rois(sim):
-    """A 'Cluster' ROI (convex hull of the members) per MC cluster, as INbreast has them."""
+    """Return one 'Cluster' ROI (convex hull of the members) per MC cluster, as INbreast has them."""
     from scipy.spatial import ConvexHull, QhullError
 
     out = []
