@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test notebook data screenshots clean
+.PHONY: book test lint notebook data screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ book: $(STAMP)
 ## make test: the test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## make lint: ruff (pycodestyle, pyflakes, isort, bugbear, numpy-style docstrings; pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 ## make notebook NB=fig2_proximity PARAMS="-p xi 8 -p alpha -1": rerun one notebook
 notebook: $(STAMP)

@@ -20,3 +20,10 @@ def test_readme_has_the_two_commands():
     text = (ROOT / "README.md").read_text()
     assert "make book" in text and "make test" in text
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ci_lints_before_it_tests():
+    steps = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+             if line.strip().startswith("make ")]
+    assert steps == ["make lint", "make test"]
+    assert "lint:" in (ROOT / "Makefile").read_text()
