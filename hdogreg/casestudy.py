@@ -36,7 +36,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from hdogreg._utils import atomic_path
+from hdogreg._utils import atomic_path, file_sha256
 
 __all__ = [
     "METRICS",
@@ -1029,13 +1029,6 @@ def _model_digest(model):
     return h.hexdigest()
 
 
-def _file_digest(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 #: Modules whose code determines the case-study features (part of the cache key).
 _FEATURE_MODULES = ("casestudy", "features", "hdog", "scale_space", "hessian", "fusion",
@@ -1068,7 +1061,7 @@ def features_cache_key(cohort, methods, *, model=None, params=None, fpn_threshol
     cols = [c for c in ("roi_id", "image", "x0", "y0", "x1", "y1", "pixel_spacing") if c in cohort]
     table = cohort[cols].copy()
     table["image"] = [Path(p).name for p in table["image"]]
-    images = {str(p): _file_digest(p) for p in dict.fromkeys(cohort["image"])}
+    images = {str(p): file_sha256(p) for p in dict.fromkeys(cohort["image"])}
     payload = {
         "methods": sorted(methods),
         "model": _model_digest(model) if _NEEDS_MODEL & set(methods) else "unused",

@@ -6,7 +6,6 @@ book: breast-sized images within a 2-core CPU budget), ``full`` (INbreast-sized 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..._utils import file_sha256
 from ..splits import LOCAL_PROPORTIONS, PAPER_PROPORTIONS, make_splits
 from .acquisition import VENDORS
 from .mammogram import MC_COLUMNS, SPACING, synth_magnification, synth_mammogram
@@ -55,13 +55,6 @@ PRESETS = {
 def _hex_id(rng):
     return f"{int(rng.integers(0, 2**62)):016x}"
 
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _cases(rng, n):
@@ -257,7 +250,7 @@ def generate(out, seed=0, preset="default", *, jobs=1, progress=None, overwrite=
 
         manifest = {"generator": "hdogreg.data.synth", "version": GENERATOR_VERSION, "seed": int(seed),
                     "preset": asdict(preset),
-                    "files": {str(p.relative_to(tmp)): _sha256(p)
+                    "files": {str(p.relative_to(tmp)): file_sha256(p)
                               for p in sorted(tmp.rglob("*")) if p.is_file()}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         if out.exists():
