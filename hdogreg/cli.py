@@ -326,8 +326,11 @@ def main(argv=None):
         return 2
     p_thr = args.p_thr if args.p_thr is not None else settings.get("p_thr", DEFAULT_P_THR)
     try:
+        # The checkpoint's standardisation (recorded by training; "none" if absent): the
+        # network must see images as it saw them in training.
         params = SegmentParams(p_thr=float(p_thr), o_thr=args.o_thr, window=args.window,
-                               stride=args.stride, batch_size=args.batch_size)
+                               stride=args.stride, batch_size=args.batch_size,
+                               normalize=settings.get("normalize", "none"))
         if params.window % 32 or params.stride > params.window:
             raise ValueError(f"--window must be a multiple of 32 and --stride <= --window, got "
                              f"{params.window} and {params.stride}")

@@ -10,6 +10,10 @@ The method's scales are fixed in pixels at 0.07 mm (:data:`hdogreg.spacing.NATIV
 an image at another spacing is resampled to 0.07 mm for both branches and the fusion, and the
 kept objects are mapped back onto the input grid (:mod:`hdogreg.spacing`), where they are
 measured.
+
+Intensity standardisation (``SegmentParams.normalize``, :func:`hdogreg.standardize.standardize`)
+is applied once, on the native grid, and both branches see the standardised image; the default
+``"none"`` is the paper's raw-scale behaviour (the shipped models were trained without it).
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from hdogreg import spacing as _spacing
 from hdogreg._utils import check_image
 from hdogreg.fusion import FusionResult, fuse
 from hdogreg.inference import predict_proximity
+from hdogreg.standardize import standardize, standardize_breast_mask
 
 __all__ = ["SegmentParams", "SegmentationResult", "segment_mammogram", "fusion_region",
-           "mc_table", "overlay_image", "MC_COLUMNS", "DEFAULT_P_THR"]
+           "mc_table", "overlay_image", "check_checkpoint_normalize", "MC_COLUMNS",
+           "DEFAULT_P_THR"]
 
 #: Default map threshold: the authors' pipeline used 10**-3.5, the edge of the proximity
 #: support. The evaluation notebooks choose ``p_thr`` on the validation set; a checkpoint's
@@ -60,6 +66,13 @@ class SegmentParams:
         the bright skin line are dropped. 0 disables the erosion.
     fill_holes : bool
         Fill holes of the kept objects (authors' code).
+    normalize : {"none", "noise"}
+        Intensity standardisation (:func:`hdogreg.standardize.standardize`) of the image both
+        branches see. ``"none"`` (default): the paper's raw scale, on which ``dog_threshold``
+        and ``p_thr`` are absolute numbers. ``"noise"``: breast median and fine-scale noise
+        mapped to reference values, so that the result is invariant to ``a * image + b``
+        (``a > 0``); the network should then have been trained with the same option
+        (``TrainConfig.normalize``; see :func:`check_checkpoint_normalize`).
     """
 
     sigma_min: float = 1.18
@@ -75,8 +88,12 @@ class SegmentParams:
     batch_size: int = 4
     breast_erosion: int = 45
     fill_holes: bool = True
+    normalize: str = "none"
 
     def __post_init__(self):
+        from hdogreg.standardize import check_method
+
+        check_method(self.normalize, "normalize")
         if self.breast_erosion < 0:
             raise ValueError(f"breast_erosion must be >= 0, got {self.breast_erosion}")
         if not 0 <= self.o_thr <= 1:
@@ -219,7 +236,7 @@ def fusion_region(breast, erosion=45):
 
 
 def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=None,
-                      progress=True, native_spacing=_spacing.NATIVE_SPACING):
+                      progress=True, native_spacing=_spacing.NATIVE_SPACING, settings=None):
     """Segment the microcalcifications of one mammogram (Fig. 1).
 
     Parameters
@@ -233,7 +250,8 @@ def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=N
         Defaults to ``SegmentParams()`` (the paper's values).
     breast : (H, W) array_like of bool, optional
         Breast mask on the input grid; computed with :func:`hdogreg.breast.breast_mask` (on the
-        native grid) if not given.
+        native grid) if not given - with ``params.normalize != "none"`` of ``image - min``
+        (:func:`hdogreg.standardize.standardize_breast_mask`, invariant to an offset).
     pixel_spacing : float, optional
         mm per pixel of `image`; default the Mammogram's, else 0.07 (INbreast). Must be
         plausible (0.02-0.5 mm, :func:`hdogreg.spacing.check_pixel_spacing`).
@@ -242,6 +260,10 @@ def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=N
     native_spacing : float, optional
         mm per pixel at which the method's scales (HDoG sigmas in px, breast erosion, the
         network) are defined: 0.07, the paper's and INbreast's.
+    settings : dict, optional
+        Settings of `model`'s checkpoint (:func:`hdogreg.regression.load_checkpoint`). If
+        given, the standardisation it was trained with must be ``params.normalize``
+        (:func:`check_checkpoint_normalize`; a mismatch raises ValueError).
 
     Returns
     -------
@@ -252,7 +274,8 @@ def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=N
     Raises
     ------
     ValueError
-        Implausible or non-finite `pixel_spacing`, or a `breast` mask of another shape.
+        Implausible or non-finite `pixel_spacing`, a `breast` mask of another shape, or
+        `settings` trained with another ``normalize`` than ``params.normalize``.
 
     Notes
     -----
@@ -263,10 +286,19 @@ def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=N
     kept; an object smaller than an input pixel becomes one input pixel) and measured on the
     input image (:func:`mc_table`). At the native spacing nothing is resampled and the result
     is the direct computation on the image.
+
+    With ``params.normalize != "none"`` the image on the native grid is standardised once
+    (:func:`hdogreg.standardize.standardize`, with the breast mask used by the inference), and
+    both the HDoG branch and the network see the standardised image; ``mean_intensity`` of the
+    table is still measured on the input image. With ``"noise"`` the label image is then the
+    same for ``a * image + b`` (any ``a > 0``, ``b``) up to float rounding: peaks within
+    rounding of a threshold may flip. ``"none"`` gives exactly the raw-scale computation.
     """
     from hdogreg.hdog import hdog_segment
 
     params = SegmentParams() if params is None else params
+    if settings is not None:
+        check_checkpoint_normalize(settings, params)
     if hasattr(image, "image") and hasattr(image, "pixel_spacing"):
         if pixel_spacing is None:
             pixel_spacing = image.pixel_spacing
@@ -287,9 +319,14 @@ def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=N
     else:
         work, work_breast = image, breast
     if work_breast is None:
-        from hdogreg.breast import breast_mask
+        if params.normalize == "none":
+            from hdogreg.breast import breast_mask
 
-        work_breast = np.asarray(breast_mask(work), dtype=bool)
+            work_breast = np.asarray(breast_mask(work), dtype=bool)
+        else:
+            work_breast = standardize_breast_mask(work)
+    if params.normalize != "none":
+        work = standardize(work, work_breast, method=params.normalize)
 
     hdog = hdog_segment(work, **params.hdog_kwargs())
     pmap = predict_proximity(model, work, mask=work_breast, progress=progress,
@@ -308,6 +345,41 @@ def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=N
                               table=table, params=params, pixel_spacing=pixel_spacing,
                               native_spacing=native_spacing, native_breast=work_breast,
                               output=output)
+
+
+def check_checkpoint_normalize(settings, params, *, name="checkpoint"):
+    """Raise if a checkpoint was trained with another standardisation than `params` use.
+
+    A network trained on raw-scale patches sees other numbers on standardised images and vice
+    versa; its proximity map (and ``p_thr``) would then be meaningless, so a mismatch is an
+    error, not a warning. A checkpoint without a recorded ``normalize`` (written before the
+    option existed) was trained with ``"none"``.
+
+    Parameters
+    ----------
+    settings : dict
+        The checkpoint's settings (:func:`hdogreg.regression.load_checkpoint`).
+    params : SegmentParams
+    name : str, optional
+        What to call the checkpoint in the message (e.g. its path).
+
+    Raises
+    ------
+    ValueError
+        If ``settings["normalize"]`` (default ``"none"``) differs from ``params.normalize``.
+
+    Examples
+    --------
+    >>> check_checkpoint_normalize({"normalize": "noise"}, SegmentParams(normalize="noise"))
+    >>> check_checkpoint_normalize({}, SegmentParams(normalize="noise"))
+    Traceback (most recent call last):
+    ...
+    ValueError: checkpoint: trained with normalize='none', params.normalize='noise'; match it or retrain
+    """
+    trained = (settings or {}).get("normalize", "none")
+    if trained != params.normalize:
+        raise ValueError(f"{name}: trained with normalize={trained!r}, params.normalize="
+                         f"{params.normalize!r}; match it or retrain")
 
 
 def mc_table(labels, image, pixel_spacing, scores=None):

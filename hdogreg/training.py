@@ -398,6 +398,10 @@ class PatchDataset:
         Training augmentation (output ``augment.crop`` square); None returns whole patches
         with the target ``proximity_map(mask, xi, alpha)`` cut at the patch.
     only_positive, negative_fraction : see :func:`extract_patches`.
+    normalize : {"none", "noise"}, optional
+        Intensity standardisation (:func:`hdogreg.standardize.standardize`) applied to each
+        whole image before its patches are cut - as :func:`hdogreg.pipeline.segment_mammogram`
+        applies it before inference. ``"none"`` (default): the raw scale.
     max_patches : int, optional
         Keep at most this many patches, drawn at random (seeded) - a CPU budget.
     seed : int
@@ -412,9 +416,12 @@ class PatchDataset:
     """
 
     def __init__(self, images, xi, alpha, patch=512, stride=480, *, augment=None, only_positive=True,
-                 negative_fraction=0.0, max_patches=None, seed=0):
+                 negative_fraction=0.0, max_patches=None, seed=0, normalize="none"):
+        from hdogreg.standardize import check_method, standardize
+
         if not np.isfinite(xi) or xi <= 0:
             raise ValueError(f"xi must be > 0, got {xi}")
+        check_method(normalize, "normalize")
         self.xi, self.alpha, self.augment = float(xi), float(alpha), augment
         scale_min = min(augment.scale) if augment is not None else 1.0
         # distances beyond this give proximity 0 even after the largest zoom-out
@@ -423,6 +430,8 @@ class PatchDataset:
         img_list, dist_list, src = [], [], []
         for i, m in enumerate(images):
             image = check_image(m.image, name=str(getattr(m, "file_id", f"image {i}")))
+            if normalize != "none":
+                image = standardize(image, method=normalize)
             mask = np.asarray(m.mc_mask(), dtype=bool)
             if mask.shape != image.shape:
                 raise ValueError(f"{getattr(m, 'file_id', i)}: mask shape {mask.shape} "
@@ -495,6 +504,12 @@ class TrainConfig:
         ``n`` steps the running variance still holds ``0.9**n`` of its initial value 1, far
         above the variance of low-contrast mammogram patches, and the model in evaluation mode
         then outputs ~0 everywhere. It changes only BatchNorm buffers, not the training path.
+    normalize
+        Intensity standardisation of every training and validation image, applied to the whole
+        image before patches are cut (:class:`PatchDataset`): ``"none"`` (default, the raw
+        scale of the shipped models) or ``"noise"`` (:func:`hdogreg.standardize.standardize`).
+        Recorded in the checkpoint JSON; segment with the same ``SegmentParams.normalize``
+        (:func:`hdogreg.pipeline.check_checkpoint_normalize`).
     seed, num_threads
         Determinism (torch threads used during training).
     max_patches, max_val_patches, steps_per_epoch
@@ -530,6 +545,7 @@ class TrainConfig:
     photometric_p: float = 0.9
     p_thr: float = P_THR_VALIDATION
     bn_recalibration_batches: int = 4
+    normalize: str = "none"
     seed: int = 0
     num_threads: int = 2
     max_patches: int | None = None
@@ -568,6 +584,9 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0 < self.scale[0] <= self.scale[1]:
             raise ValueError(f"scale must be an increasing pair of positive factors, got {self.scale}")
+        from hdogreg.standardize import check_method
+
+        check_method(self.normalize, "normalize")
         if self.loss_reduction not in ("batch", "sample"):
             raise ValueError(f"loss_reduction must be 'batch' or 'sample', got {self.loss_reduction!r}")
 
@@ -653,8 +672,15 @@ def data_hash(images):
 
 
 def config_hash(config, *hashes):
-    """SHA-256 of a config's settings (``epochs`` included) and the given data hashes."""
-    text = json.dumps({"config": config.to_dict(), "data": list(hashes)}, sort_keys=True)
+    """SHA-256 of a config's settings (``epochs`` included) and the given data hashes.
+
+    ``normalize="none"`` is left out, so that runs cached before the option existed keep their
+    hash.
+    """
+    settings = config.to_dict()
+    if settings.get("normalize") == "none":
+        del settings["normalize"]
+    text = json.dumps({"config": settings, "data": list(hashes)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -759,8 +785,11 @@ def _write_json(path, obj):
 
 
 def _same_run(a, b):
-    """Return True if the settings differ at most in ``epochs`` (which a resumed run may extend)."""
-    strip = lambda s: {k: v for k, v in s.items() if k not in ("epochs",)}  # noqa: E731
+    """Return True if the settings differ at most in ``epochs`` (which a resumed run may extend).
+
+    A run written before ``normalize`` existed counts as ``normalize="none"``.
+    """
+    strip = lambda s: {"normalize": "none", **{k: v for k, v in s.items() if k not in ("epochs",)}}  # noqa: E731
     return strip(a) == strip(b)
 
 
@@ -820,9 +849,11 @@ def train(config, train_images, val_images, out_dir, *, resume=True, progress=Tr
                               photometric_p=config.photometric_p)
         train_ds = PatchDataset(train_images, config.xi, config.alpha, config.patch, config.stride,
                                 augment=augment, negative_fraction=config.negative_fraction,
-                                max_patches=config.max_patches, seed=config.seed)
+                                max_patches=config.max_patches, seed=config.seed,
+                                normalize=config.normalize)
         val_ds = PatchDataset(val_images, config.xi, config.alpha, config.patch, config.stride,
-                              max_patches=config.max_val_patches, seed=config.seed)
+                              max_patches=config.max_val_patches, seed=config.seed,
+                              normalize=config.normalize)
         if len(train_ds) == 0:
             raise ValueError("no training patches: no image holds an annotated MC")
         settings.update(n_train_patches=len(train_ds), n_val_patches=len(val_ds))

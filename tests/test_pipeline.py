@@ -265,3 +265,108 @@ def test_finer_image_and_its_breast_mask(image07):
 def test_segment_refuses_implausible_spacings(image, bad):
     with pytest.raises(ValueError, match="pixel_spacing"):
         segment_mammogram(image, Ones(), small_params(), pixel_spacing=bad, progress=False)
+
+
+# ----------------------------------------------------------------------------- standardisation
+
+
+class Bright(torch.nn.Module):
+    """Stand-in network whose map depends on the intensity: 1 well above the reference level."""
+
+    def forward(self, x):
+        from hdogreg.standardize import REFERENCE_LEVEL
+
+        return torch.sigmoid((x - REFERENCE_LEVEL - 0.01) * 1000)
+
+
+@pytest.fixture(scope="module")
+def sim_image():
+    from hdogreg.data.synth import synth_mammogram
+
+    sim = synth_mammogram(0, (480, 384), count_model="dense")
+    return (sim.raw / (2 ** sim.bits - 1)).astype(np.float32)
+
+
+def sim_params(**kw):
+    return SegmentParams(window=128, stride=128, batch_size=8, p_thr=0.5, **kw)
+
+
+@pytest.fixture(scope="module", params=[Ones, Bright], ids=["ones", "bright"])
+def sim_reference(request, sim_image):
+    model = request.param()
+    return model, segment_mammogram(sim_image, model, sim_params(normalize="noise"),
+                                    progress=False)
+
+
+@pytest.mark.parametrize("a, b", [(0.25, 0.0), (4.0, 0.0), (0.25, 0.05), (4.0, 0.05)])
+def test_standardised_segmentation_is_invariant_to_affine_intensity(sim_image, sim_reference,
+                                                                    a, b):
+    model, ref = sim_reference
+    assert ref.fusion.n_objects >= 3
+    res = segment_mammogram(a * sim_image + b, model, sim_params(normalize="noise"),
+                            progress=False)
+    np.testing.assert_array_equal(res.breast, ref.breast)
+    np.testing.assert_array_equal(res.labels, ref.labels)          # exactly the same objects
+    np.testing.assert_array_equal(res.fusion.scores, ref.fusion.scores)
+    # Intensities are still measured on the input image.
+    np.testing.assert_allclose(res.table["mean_intensity"], a * ref.table["mean_intensity"] + b,
+                               rtol=1e-5)
+
+
+def test_raw_scale_segmentation_moves_with_intensity(sim_image):
+    ref = segment_mammogram(sim_image, Ones(), sim_params(), progress=False)
+    low = segment_mammogram(0.25 * sim_image, Ones(), sim_params(), progress=False)
+    assert ref.fusion.n_objects >= 3
+    assert not np.array_equal(low.labels, ref.labels)
+
+
+def test_normalize_none_is_the_raw_computation(sim_image, monkeypatch):
+    from hdogreg import pipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("standardised with normalize='none'")
+
+    monkeypatch.setattr(pipeline, "standardize", refuse)
+    breast = np.ones(sim_image.shape, bool)
+    params = sim_params().replace(breast_erosion=5)
+    res = segment_mammogram(sim_image, Ones(), params, breast=breast, progress=False)
+    fused, _ = _by_hand(sim_image, breast, params)
+    np.testing.assert_array_equal(res.labels, fused.labels)
+
+
+def test_both_branches_see_the_standardised_image(sim_image, monkeypatch):
+    from hdogreg import hdog, pipeline
+    from hdogreg.standardize import standardize, standardize_breast_mask
+
+    seen = {}
+    real_hdog, real_predict = hdog.hdog_segment, pipeline.predict_proximity
+
+    def spy_hdog(image, **kw):
+        seen["hdog"] = np.array(image)
+        return real_hdog(image, **kw)
+
+    def spy_predict(model, image, **kw):
+        seen["net"] = np.array(image)
+        return real_predict(model, image, **kw)
+
+    monkeypatch.setattr(hdog, "hdog_segment", spy_hdog)
+    monkeypatch.setattr(pipeline, "predict_proximity", spy_predict)
+    img = 0.25 * sim_image
+    res = segment_mammogram(img, Ones(), sim_params(normalize="noise"), progress=False)
+    expected = standardize(img, standardize_breast_mask(img))
+    np.testing.assert_array_equal(res.breast, standardize_breast_mask(img))
+    np.testing.assert_array_equal(seen["hdog"], expected)
+    np.testing.assert_array_equal(seen["net"], expected)
+
+
+def test_normalize_is_validated_and_checked_against_the_checkpoint(image):
+    from hdogreg.pipeline import check_checkpoint_normalize
+
+    with pytest.raises(ValueError, match="normalize must be one of .*'zscore'"):
+        SegmentParams(normalize="zscore")
+    assert SegmentParams().normalize == "none"
+    check_checkpoint_normalize({}, SegmentParams())
+    check_checkpoint_normalize({"normalize": "noise"}, SegmentParams(normalize="noise"))
+    with pytest.raises(ValueError, match="trained with normalize='noise'"):
+        segment_mammogram(image, Ones(), small_params(), settings={"normalize": "noise"},
+                          breast=np.ones(image.shape, bool), progress=False)

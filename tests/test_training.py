@@ -346,3 +346,41 @@ def test_fine_tune_starts_from_checkpoint(run_a, tiny_data, tmp_path):
     a, b = dict(base.named_parameters()), dict(model.named_parameters())
     diff = max(float((a[k] - b[k]).detach().abs().max()) for k in a)
     assert 0 < diff < 0.05  # trained further, from the checkpoint (one Adam step moves <= ~lr)
+
+
+# --------------------------------------------------------------------------- standardisation
+
+
+def test_dataset_standardises_whole_images_before_cutting_patches(tiny_data):
+    from hdogreg.standardize import standardize
+
+    images = tiny_data[0][:1]
+    raw = PatchDataset(images, 6, 1, 64, 48)
+    std = PatchDataset(images, 6, 1, 64, 48, normalize="noise")
+    whole = standardize(images[0].image)
+    assert len(std) == len(raw) > 0
+    for k, (_, r, c) in std.source.iterrows():
+        np.testing.assert_array_equal(std.image[k], whole[r:r + 64, c:c + 64])
+    assert not np.array_equal(std.image, raw.image)
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        PatchDataset(images, 6, 1, 64, 48, normalize="z")
+
+
+def test_normalize_option_is_validated_recorded_and_keeps_old_hashes(tiny_data, tmp_path):
+    import hashlib
+
+    from hdogreg.training import config_hash
+
+    with pytest.raises(ValueError, match="normalize must be one of .*'z'"):
+        TrainConfig(**TINY, normalize="z")
+    cfg = TrainConfig(**TINY)
+    assert cfg.normalize == "none" and cfg.to_dict()["normalize"] == "none"
+    # normalize="none" leaves the cache key of runs made before the option existed unchanged.
+    old = {k: v for k, v in cfg.to_dict().items() if k != "normalize"}
+    text = json.dumps({"config": old, "data": ["h"]}, sort_keys=True)
+    assert config_hash(cfg, "h") == hashlib.sha256(text.encode()).hexdigest()
+    assert config_hash(cfg.replace(normalize="noise"), "h") != config_hash(cfg, "h")
+    run = train(cfg.replace(normalize="noise", epochs=1, steps_per_epoch=1), *tiny_data, tmp_path,
+                progress=False)
+    assert json.loads((tmp_path / "best.json").read_text())["normalize"] == "noise"
+    assert run.settings["normalize"] == "noise"
