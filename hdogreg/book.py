@@ -17,6 +17,7 @@ Command line (``python -m hdogreg.book``)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -192,6 +193,27 @@ class RunRecord:
     skipped: bool = field(default=False, compare=False)
 
 
+#: Environment of the notebook kernels: third-party imports (timm via huggingface_hub) load
+#: ``tqdm.auto``, which warns "IProgress not found" in a kernel without ipywidgets; the
+#: package's own bars are plain ``tqdm``, so the warning says nothing about the page.
+KERNEL_ENV = {"PYTHONWARNINGS": "ignore:IProgress not found"}
+
+
+@contextlib.contextmanager
+def _kernel_environment(env=KERNEL_ENV):
+    """Set `env` for the kernels started inside the block; restore the old values after."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_notebook(name, parameters=None, *, output=None, force=False, progress=False, timeout=None):
     """Execute ``notebooks/<name>.py`` with papermill unless an identical run exists.
 
@@ -240,7 +262,7 @@ def run_notebook(name, parameters=None, *, output=None, force=False, progress=Fa
 
     start = time.perf_counter()
     output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(output) as tmp:
+    with atomic_path(output) as tmp, _kernel_environment():
         executed = papermill.execute_notebook(
             nb, str(tmp), parameters=parameters, cwd=str(ROOT), kernel_name="python3",
             progress_bar=progress, execution_timeout=timeout, log_output=False,

@@ -186,6 +186,19 @@ def test_point_outside_image(tmp_path, inbreast):
         InbreastDataset(inbreast).load("20586908")
 
 
+def test_other_rois_outside_the_image_are_clipped(inbreast):
+    """Real INbreast files: a Spiculated Region ellipse reaches past the image edge."""
+    write_plist(inbreast / "AllXML" / "20586908.xml", [
+        roi("Calcification", [(5, 6)], 19),
+        roi("Spiculated Region", [(W - 10, 3), (W + 80, 4), (W - 5, 12), (-2, 8)], 9)])
+    mg = InbreastDataset(inbreast).load("20586908")
+    assert len(mg.annotations) == 1
+    (other,) = mg.other_annotations
+    assert other.name == "Spiculated Region"
+    assert other.points[:, 1].max() == W - 1 and other.points[:, 1].min() == 0
+    np.testing.assert_array_equal(other.points[0], [3, W - 10])   # points inside are kept
+
+
 def test_empty_polygon(tmp_path):
     p = tmp_path / "empty.xml"
     write_plist(p, [roi("Calcification", [], 15)])

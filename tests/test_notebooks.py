@@ -74,6 +74,8 @@ def test_notebook_executes(executed, name):
     if isinstance(run, Exception):
         pytest.fail(f"{name} failed: {str(run)[-3000:]}")
     assert (build / "notebooks" / f"{name}.ipynb").is_file()
+    shown = (build / "notebooks" / f"{name}.ipynb").read_text()
+    assert "TqdmWarning" not in shown, "a reader of the page should not see library warnings"
     if name.startswith(("fig", "table")):
         assert (build / "results" / f"{name}.csv").is_file(), "figure/table notebooks save their numbers"
 

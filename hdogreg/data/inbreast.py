@@ -80,7 +80,9 @@ def read_inbreast_xml(path, shape=None):
     ----------
     path : str or Path
     shape : tuple of int, optional
-        Image shape; if given, every point must lie inside the image.
+        Image shape; if given, every calcification point must lie inside the image. Points
+        of other ROIs outside it are clipped onto the image edge: real INbreast files have
+        masses touching the edge and a spiculated-region ellipse reaching 80 px beyond it.
 
     Returns
     -------
@@ -93,8 +95,8 @@ def read_inbreast_xml(path, shape=None):
     ------
     DataError
         Missing file, malformed XML/plist, unexpected structure, a malformed point, a
-        calcification with an empty ``Point_px`` (empty polygon), or a point outside the
-        image. Empty ROIs of other names are skipped.
+        calcification with an empty ``Point_px`` (empty polygon), or a calcification point
+        outside the image. Empty ROIs of other names are skipped.
     """
     path = Path(path)
     if not path.is_file():
@@ -130,10 +132,12 @@ def read_inbreast_xml(path, shape=None):
                 idx = np.rint(rc)
                 outside = ((idx[:, 0] < 0) | (idx[:, 1] < 0)
                            | (idx[:, 0] >= shape[0]) | (idx[:, 1] >= shape[1]))
-                if outside.any():
+                if outside.any() and is_calc:
                     y, x = rc[np.argmax(outside)]
                     raise DataError(f"{path}: ROI {k} ({name}): point (x={x:g}, y={y:g}) lies outside "
                                     f"the image of {shape[1]}x{shape[0]} (width x height)")
+                if outside.any():  # real masses / spiculated regions reach past the edge: clip them
+                    rc = np.clip(rc, 0, [shape[0] - 1, shape[1] - 1])
             kind = "point" if len(rc) == 1 else "contour"
             ann = Annotation(kind, rc, name=name)
             (calcs if is_calc else others).append(ann)
