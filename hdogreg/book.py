@@ -72,6 +72,29 @@ def models_dir():
     return Path(os.environ.get("HDOGREG_MODELS", build_dir() / "models"))
 
 
+def shown_path(path):
+    """Return a path as a page shows it: never this machine's absolute path.
+
+    Inside the build folder it is shown as ``build/...``, inside the repository relative to
+    its root, anywhere else by its file name only.
+
+    Examples
+    --------
+    >>> shown_path(build_dir() / "models" / "abc" / "best.pt")
+    'build/models/abc/best.pt'
+    >>> shown_path(ROOT / "data" / "synth")
+    'data/synth'
+    """
+    p = Path(path).resolve()
+    for base, prefix in ((build_dir().resolve(), "build"), (ROOT.resolve(), None)):
+        try:
+            rel = p.relative_to(base)
+        except ValueError:
+            continue
+        return str(Path(prefix) / rel) if prefix else str(rel)
+    return p.name
+
+
 def save_results(frame, name):
     """Write the numbers behind a figure or table to ``<results>/<name>.csv`` atomically.
 

@@ -44,7 +44,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from hdogreg.book import save_results
+from hdogreg.book import save_results, shown_path
 from hdogreg.breast import breast_mask
 from hdogreg.data import InbreastDataset, LocalDataset, read_casestudy_cohort, real_targets
 from hdogreg.data.realism import mean_spectrum, realism_summary, target_spectrum
@@ -370,8 +370,9 @@ if (case_dir / "cohort.csv").is_file():
         print(cohort.groupby("label")["n_mc"].describe()[["mean", "25%", "50%", "75%"]].round(1).to_string())
 
 # %%
-save_results(pd.concat([comparison.assign(kind="realism"), per_image.assign(kind="per_image"),
-                        count_table.assign(kind="counts")], ignore_index=True), "data_overview")
+saved = save_results(pd.concat([comparison.assign(kind="realism"), per_image.assign(kind="per_image"),
+                                count_table.assign(kind="counts")], ignore_index=True), "data_overview")
+print(f"numbers saved to {shown_path(saved)}")
 
 # %% [markdown]
 # ## Summary

@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from hdogreg import evaluation as ev
-from hdogreg.book import save_results
+from hdogreg.book import save_results, shown_path
 from hdogreg.viz import overlay_outline, show_image
 
 # %% [markdown]
@@ -60,7 +60,7 @@ model, params, p_thr = validated.model, validated.params, validated.p_thr
 tuned, _, tuned_checkpoint = ev.fine_tuned_model(data_dir, validated.budget, base_checkpoint=validated.checkpoint,
                                                  progress=False, **{**train_settings, **fine_tune_settings})
 print(f"data set: {data_dir}; training budget: {validated.budget}")
-print(f"p_thr (validation) = {p_thr:.4g}; fine-tuned model: {tuned_checkpoint}")
+print(f"p_thr (validation) = {p_thr:.4g}; fine-tuned model: {shown_path(tuned_checkpoint)}")
 
 # %% [markdown]
 # ## The patches
@@ -92,7 +92,8 @@ plt.show()
 
 # %%
 display(table.round(3))
-save_results(table.assign(p_thr=p_thr), "fig4_examples")
+saved = save_results(table.assign(p_thr=p_thr), "fig4_examples")
+print(f"numbers saved to {shown_path(saved)}")
 
 # %% [markdown]
 # ## Summary

@@ -50,7 +50,7 @@ import pandas as pd
 from IPython.display import display
 
 from hdogreg import evaluation as ev
-from hdogreg.book import save_results
+from hdogreg.book import save_results, shown_path
 
 # %% [markdown]
 # ## The two detectors
@@ -125,7 +125,8 @@ display(ev.PAPER_FIG5)
 results = pd.concat([ev.froc_frame(v, method=m, split=s) for (m, s), v in summaries.items()]
                     + [pd.DataFrame([{"method": "ours", "split": "val", "metric": "p_thr",
                                       "fp_per_cm2": np.nan, "value": p_thr}])], ignore_index=True)
-save_results(results, "fig5_froc")
+saved = save_results(results, "fig5_froc")
+print(f"numbers saved to {shown_path(saved)}")
 
 # %% [markdown]
 # ## Summary

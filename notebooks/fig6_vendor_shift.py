@@ -48,7 +48,7 @@ import pandas as pd
 from IPython.display import display
 
 from hdogreg import evaluation as ev
-from hdogreg.book import save_results
+from hdogreg.book import save_results, shown_path
 from hdogreg.pipeline import SegmentParams
 
 budget = "paper" if paper else "cpu"
@@ -83,7 +83,7 @@ plt.show()
 shift = ev.vendor_shift(data_dir, budget, params=params, n_boot=n_boot, train_overrides=train_settings,
                         fine_tune_overrides=fine_tune_settings, progress=False)
 for name, path in shift["checkpoints"].items():
-    print(f"{name}: {path}")
+    print(f"{name}: {shown_path(path)}")
 
 # %%
 names = {"inbreast_only": "trained on the 14-bit look only", "fine_tuned": "fine-tuned with 12-bit images"}
@@ -123,7 +123,8 @@ display(ev.PAPER_FIG6)
 
 # %%
 results = pd.concat([ev.froc_frame(shift[k], model=k, split="local_test") for k in names], ignore_index=True)
-save_results(results, "fig6_vendor_shift")
+saved = save_results(results, "fig6_vendor_shift")
+print(f"numbers saved to {shown_path(saved)}")
 
 # %% [markdown]
 # ## Summary

@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from hdogreg.book import build_dir, save_results
+from hdogreg.book import build_dir, save_results, shown_path
 from hdogreg.casestudy import (
     PAPER_FIG8_AUC,
     SEGMENTATION_METHODS,
@@ -100,7 +100,7 @@ features = casestudy_features(cohort, SEGMENTATION_METHODS, model=model, params=
                               hdog_kwargs=hdog_options,
                               cache_dir=build_dir() / "cache" / "casestudy" if use_cache else None,
                               progress=False)
-print(f"FPN {settings['encoder']} from {checkpoint}; features in "
+print(f"FPN {settings['encoder']} from {shown_path(checkpoint)}; features in "
       f"{time.perf_counter() - start:.1f} s (~0 when the Table 4 page computed them)")
 
 # %% [markdown]

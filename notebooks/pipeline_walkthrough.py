@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from hdogreg.book import save_results
+from hdogreg.book import save_results, shown_path
 from hdogreg.data import InbreastDataset
 from hdogreg.evaluation import validated_default_model
 from hdogreg.metrics import iou_per_image, iou_per_object, match_detections
@@ -67,7 +67,7 @@ validated = validated_default_model(data_dir, window=window, stride=stride, o_th
                                     train_settings=train_settings, publish=install_default_model,
                                     publish_threshold=install_default_model)
 model, settings, checkpoint = validated.model, validated.settings, validated.checkpoint
-print(f"model: {settings['encoder']}, best epoch {settings.get('epoch')}, checkpoint {checkpoint}")
+print(f"model: {settings['encoder']}, best epoch {settings.get('epoch')}, checkpoint {shown_path(checkpoint)}")
 print(f"p_thr chosen on validation ({validated.val_summary.n_images} images): {validated.p_thr:.3g}")
 if install_default_model:
     print("installed, with this p_thr, as the default model of `hdogreg segment`")

@@ -62,7 +62,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from hdogreg import evaluation as ev
-from hdogreg.book import save_results
+from hdogreg.book import save_results, shown_path
 from hdogreg.pipeline import SegmentParams
 from hdogreg.viz import error_extents
 
@@ -167,7 +167,8 @@ plt.show()
 results = pd.concat([grid.assign(experiment="grid", o_thr=0.3),
                      sweep.assign(experiment="o_thr", xi=settings["xi"], alpha=settings["alpha"])],
                     ignore_index=True)
-save_results(results, "table1_2_model_selection")
+saved = save_results(results, "table1_2_model_selection")
+print(f"numbers saved to {shown_path(saved)}")
 
 # %% [markdown]
 # ## Summary

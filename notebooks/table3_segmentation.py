@@ -46,7 +46,7 @@ import pandas as pd
 from IPython.display import display
 
 from hdogreg import evaluation as ev
-from hdogreg.book import save_results
+from hdogreg.book import save_results, shown_path
 
 # %% [markdown]
 # ## The model and the operating threshold (validation split)
@@ -63,7 +63,7 @@ val_scores, val_det = validated.val_scores, validated.val_summary
 val_images, test_images = ev.load_split(data_dir, "val"), ev.load_split(data_dir, "test")
 print(f"data set: {data_dir}; training budget: {validated.budget}; inference window {window}, stride {stride}")
 print(f"model {settings['encoder']}, xi={settings['xi']:g}, alpha={settings['alpha']:g}, "
-      f"best epoch {settings.get('epoch')}, checkpoint {validated.checkpoint}")
+      f"best epoch {settings.get('epoch')}, checkpoint {shown_path(validated.checkpoint)}")
 print(f"validation: {val_det.n_images} images, {val_det.n_ref} reference MCs; "
       f"p_thr chosen on validation = {p_thr:.4g}")
 
@@ -80,7 +80,8 @@ for split in ("val", "test"):
     summaries[("ciecholewski", split)] = ev.segmentation_summary(cie[split])
     pvalues[split] = ev.compare_segmentation(summaries[("ours", split)], summaries[("ciecholewski", split)])
 results = ev.segmentation_frame(summaries, pvalues, extra=[("ours", "val", "p_thr", p_thr)])
-save_results(results, "table3_segmentation")
+saved = save_results(results, "table3_segmentation")
+print(f"numbers saved to {shown_path(saved)}")
 
 # %% [markdown]
 # ### Table 3 (this run)

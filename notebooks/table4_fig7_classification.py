@@ -73,7 +73,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from hdogreg.book import build_dir, save_results
+from hdogreg.book import build_dir, save_results, shown_path
 from hdogreg.casestudy import (
     PAPER_TABLE4,
     SEGMENTATION_METHODS,
@@ -131,7 +131,7 @@ pd.DataFrame({
 model, settings, checkpoint = default_model(data_dir, budget, progress=False, **train_settings)
 params = SegmentParams(p_thr=settings.get("p_thr", DEFAULT_P_THR) if p_thr is None else p_thr,
                        o_thr=o_thr).replace(**hdog_settings)
-print(f"FPN {settings['encoder']} from {checkpoint}; fusion p_thr = {params.p_thr:.3g}, "
+print(f"FPN {settings['encoder']} from {shown_path(checkpoint)}; fusion p_thr = {params.p_thr:.3g}, "
       f"o_thr = {params.o_thr}")
 start = time.perf_counter()
 features = casestudy_features(cohort, SEGMENTATION_METHODS, model=model, params=params,
