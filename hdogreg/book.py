@@ -40,6 +40,8 @@ __all__ = [
     "results_dir",
     "models_dir",
     "save_results",
+    "shown_path",
+    "environment",
     "book_notebooks",
     "notebook_hash",
     "run_notebook",
@@ -223,11 +225,24 @@ KERNEL_ENV = {"PYTHONWARNINGS": "ignore:IProgress not found"}
 
 
 @contextlib.contextmanager
-def _kernel_environment(env=KERNEL_ENV):
-    """Set `env` for the kernels started inside the block; restore the old values after."""
+def environment(env):
+    """Set environment variables inside the block (``None`` unsets one); restore them after.
+
+    Examples
+    --------
+    >>> with environment({"HDOGREG_EXAMPLE": "1"}):
+    ...     os.environ["HDOGREG_EXAMPLE"]
+    '1'
+    >>> "HDOGREG_EXAMPLE" in os.environ
+    False
+    """
     saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         yield
     finally:
         for k, v in saved.items():
@@ -285,7 +300,7 @@ def run_notebook(name, parameters=None, *, output=None, force=False, progress=Fa
 
     start = time.perf_counter()
     output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(output) as tmp, _kernel_environment():
+    with atomic_path(output) as tmp, environment(KERNEL_ENV):
         executed = papermill.execute_notebook(
             nb, str(tmp), parameters=parameters, cwd=str(ROOT), kernel_name="python3",
             progress_bar=progress, execution_timeout=timeout, log_output=False,

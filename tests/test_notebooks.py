@@ -1,7 +1,6 @@
 """Every notebook executes with small parameters, and the book builds strictly from them."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -30,12 +29,8 @@ def tiny_data(tmp_path_factory):
 def executed(tmp_path_factory, tiny_data):
     """Run every notebook once into a temporary build folder; keep the failures."""
     build = tmp_path_factory.mktemp("build")
-    saved = {k: os.environ.get(k) for k in ("HDOGREG_BUILD", "HDOGREG_RESULTS", "HDOGREG_MODELS")}
-    os.environ["HDOGREG_BUILD"] = str(build)
-    os.environ.pop("HDOGREG_RESULTS", None)
-    os.environ.pop("HDOGREG_MODELS", None)
     runs = {}
-    try:
+    with book.environment({"HDOGREG_BUILD": str(build), "HDOGREG_RESULTS": None, "HDOGREG_MODELS": None}):
         for name in NOTEBOOKS:
             params = dict(SMOKE.get(name) or {})
             defaults = book._default_parameters(jupytext.read(ROOT / "notebooks" / f"{name}.py"))
@@ -45,12 +40,6 @@ def executed(tmp_path_factory, tiny_data):
                 runs[name] = book.run_notebook(name, params, force=True, timeout=900)
             except Exception as exc:  # reported by the test of that notebook
                 runs[name] = exc
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return build, runs
 
 
