@@ -43,13 +43,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from hdogreg.book import save_results, shown_path
 from hdogreg.breast import breast_mask
 from hdogreg.data import InbreastDataset, LocalDataset, read_casestudy_cohort, real_targets
-from hdogreg.data.realism import mean_spectrum, realism_summary, target_spectrum
+from hdogreg.data.realism import annotation_summary, mean_spectrum, realism_summary, target_spectrum
 from hdogreg.data.stats import measure_mcs
 from hdogreg.data.synth import VENDORS, synth_mammogram
+from hdogreg.pipeline import SegmentParams
 from hdogreg.viz import mc_window, overlay_outline, show_image
 
 root = Path(data_dir)
@@ -237,7 +239,7 @@ ax.set_title("how far MCs stand above the background")
 ax = axes[2]
 ax.hist(per_image["bg_tail"], bins=12, color="0.6", label="this data")
 ax.axvspan(real_targets.BG_TAIL[1], real_targets.BG_TAIL[2], color="r", alpha=0.4, label="real INbreast")
-ax.axvline(3.09, color="k", ls=":", label="Gaussian")
+ax.axvline(norm.ppf(0.999), color="k", ls=":", label="Gaussian")
 ax.set_xlabel("p99.9 of the fine-scale DoG (sd)")
 ax.set_ylabel("images")
 ax.legend(fontsize=7)
@@ -250,16 +252,7 @@ plt.show()
 # annotated in the files (INbreast's own values: measured on its 61 annotation files).
 
 # %%
-counts = np.array([len(mg.annotations) for mg in mammograms])
-contours = [a for mg in mammograms for a in mg.annotations if a.kind == "contour"]
-ann_rows = []
-for a in contours:
-    extent = a.points.max(axis=0) - a.points.min(axis=0)
-    r, c = a.points[:, 0], a.points[:, 1]
-    area_px = 0.5 * abs(np.dot(c, np.roll(r, -1)) - np.dot(r, np.roll(c, -1)))
-    ann_rows.append({"longest_side_px": float(extent.max()) + 1, "area_mm2": area_px * 0.07**2,
-                     "n_points": len(a.points)})
-ann = pd.DataFrame(ann_rows, columns=["longest_side_px", "area_mm2", "n_points"])
+counts, n_points, ann = annotation_summary(mammograms)
 facts = real_targets.INBREAST_ANNOTATIONS
 qs = [5, 25, 50, 75, 95]
 count_table = pd.DataFrame({
@@ -271,7 +264,6 @@ count_table = pd.DataFrame({
     "INbreast": [*facts["per_image_percentiles"].values(), *facts["contour_longest_side_px"].values(),
                  *facts["contour_area_mm2"].values()],
 })
-n_points = sum(a.kind == "point" for mg in mammograms for a in mg.annotations)
 print(f"{counts.size} images: {np.mean(counts == 0):.0%} without calcifications "
       f"(INbreast {facts['images_without'][0]}/{facts['images_without'][1]}); "
       f"{n_points / max(counts.sum(), 1):.0%} of annotations are single points "
@@ -317,7 +309,8 @@ else:
 axes[0].set_xlabel("equivalent diameter (mm)")
 axes[1].set_xscale("log")
 axes[1].set_xlabel("contrast ([0, 1] units)")
-axes[1].axvline(0.006 * 2, color="k", ls=":", label=r"$\approx$ 2 x DoG threshold")
+dog_threshold = SegmentParams().dog_threshold
+axes[1].axvline(2 * dog_threshold, color="k", ls=":", label=r"$\approx$ 2 x DoG threshold")
 for ax in axes:
     ax.set_ylabel("MCs")
     ax.legend(fontsize=7)
@@ -330,9 +323,9 @@ plt.show()
 
 # %%
 contrast_src = truth[truth.file_id.isin(ids)] if truth is not None else measured
-above = (contrast_src["contrast"] > 2 * 0.006).mean() if len(contrast_src) else np.nan
+above = (contrast_src["contrast"] > 2 * dog_threshold).mean() if len(contrast_src) else np.nan
 print(f"{above:.0%} of {len(contrast_src)} MCs have a {'true' if truth is not None else 'measured'} "
-      f"contrast above 2 x 0.006 on the [0, 1] scale")
+      f"contrast above 2 x {dog_threshold:g} on the [0, 1] scale")
 
 # %%
 if truth is not None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from skimage import draw
 
-__all__ = ["DataError", "Annotation", "Mammogram", "rasterize_polygon", "annotations_to_labels"]
+__all__ = ["DataError", "Annotation", "Mammogram", "rasterize_polygon", "polygon_area",
+           "annotations_to_labels"]
 
 KINDS = ("point", "contour")
 
@@ -50,6 +51,19 @@ class Annotation:
     def centroid(self):
         """Mean vertex position (row, col)."""
         return self.points.mean(axis=0)
+
+
+def polygon_area(points):
+    """Return the area (px^2) enclosed by a polygon of (row, col) vertices (shoelace formula).
+
+    Examples
+    --------
+    >>> polygon_area([[0, 0], [0, 4], [3, 4], [3, 0]])
+    12.0
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    r, c = pts[:, 0], pts[:, 1]
+    return float(0.5 * abs(np.dot(c, np.roll(r, -1)) - np.dot(r, np.roll(c, -1))))
 
 
 def rasterize_polygon(points, shape):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..records import Annotation
+from ..records import Annotation, polygon_area
 
 __all__ = ["write_dicom", "write_inbreast_xml", "write_png", "cluster_rois"]
 
@@ -94,7 +94,7 @@ def _roi_dict(ann, index, raw=None, with_stats=False):
         stats = {"Dev": float(v.std()), "Max": float(v.max()), "Mean": float(v.mean()),
                  "Min": float(v.min()), "Total": float(v.sum())}
     roi = {
-        "Area": float(0.0 if n == 1 else abs(_shoelace(pts)) * _CM2_PER_PX),
+        "Area": float(0.0 if n == 1 else polygon_area(pts) * _CM2_PER_PX),
         "Center": "(0.000000, 0.000000, 0.000000)",   # as in every real INbreast file
         "IndexInImage": index,
         "Name": ann.name,
@@ -105,11 +105,6 @@ def _roi_dict(ann, index, raw=None, with_stats=False):
         **stats,
     }
     return roi
-
-
-def _shoelace(pts):
-    r, c = pts[:, 0], pts[:, 1]
-    return 0.5 * float(np.dot(c, np.roll(r, -1)) - np.dot(r, np.roll(c, -1)))
 
 
 def write_inbreast_xml(path, annotations, *, others=(), raw=None, stats_seed=None):
