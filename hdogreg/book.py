@@ -33,6 +33,7 @@ import yaml
 
 from hdogreg import __version__
 from hdogreg._utils import atomic_path
+from hdogreg.paths import DEFAULT_DATA, ROOT, build_dir, models_dir, results_dir
 
 __all__ = [
     "ROOT",
@@ -50,28 +51,7 @@ __all__ = [
     "main",
 ]
 
-#: Repository root: the folder holding ``_toc.yml`` (the runner executes notebooks there).
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_SOURCES = ROOT / "notebooks"
-DEFAULT_DATA = ROOT / "data" / "synth"
-
-
-def build_dir():
-    """Folder of build outputs (``$HDOGREG_BUILD`` or ``<root>/build``)."""
-    return Path(os.environ.get("HDOGREG_BUILD", ROOT / "build"))
-
-
-def results_dir():
-    """Folder where notebooks write the numbers behind each figure/table.
-
-    ``$HDOGREG_RESULTS`` if set, else ``<build>/results``.
-    """
-    return Path(os.environ.get("HDOGREG_RESULTS", build_dir() / "results"))
-
-
-def models_dir():
-    """Cache of trained models (``$HDOGREG_MODELS`` or ``<build>/models``)."""
-    return Path(os.environ.get("HDOGREG_MODELS", build_dir() / "models"))
 
 
 def shown_path(path):

@@ -25,79 +25,22 @@ never modified.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-__all__ = ["main", "default_model_path", "install_model", "segment_files"]
+from hdogreg.inference import FAST_STRIDE
+
+__all__ = ["main", "segment_files"]
 
 PROG = "hdogreg"
 _PLAIN_SUFFIXES = {".png", ".tif", ".tiff"}
 _DICOM_SUFFIXES = {".dcm", ".dicom", ""}
 
 
-def default_model_path():
-    """Return the default checkpoint: ``$HDOGREG_MODEL``, else ``<build>/models/default.pt``.
-
-    ``<build>`` is ``$HDOGREG_BUILD`` or the repository's ``build`` folder
-    (:func:`hdogreg.book.models_dir`); ``make book`` trains the model there on the synthetic
-    data.
-    """
-    env = os.environ.get("HDOGREG_MODEL")
-    if env:
-        return Path(env)
-    from hdogreg.book import models_dir
-
-    return models_dir() / "default.pt"
-
-
-def _plain(obj):
-    """JSON fallback for NumPy scalars and paths."""
-    return obj.item() if hasattr(obj, "item") else str(obj)
-
-
-def install_model(checkpoint, dest=None, **settings):
-    """Copy a checkpoint (``.pt`` and its ``.json``) to be the command's default model.
-
-    Parameters
-    ----------
-    checkpoint : str or Path
-        A checkpoint written by :func:`hdogreg.regression.save_checkpoint` (e.g.
-        ``TrainResult.best_checkpoint``).
-    dest : str or Path, optional
-        Destination ``.pt``; default :func:`default_model_path`.
-    **settings
-        Settings to add to or override in the copied JSON, e.g. ``p_thr=`` chosen on the
-        validation set (``hdogreg segment`` uses a checkpoint's ``p_thr``).
-
-    Returns
-    -------
-    dest : Path
-    """
-    import json
-    import shutil
-
-    from hdogreg._utils import atomic_path
-
-    checkpoint = Path(checkpoint)
-    meta = checkpoint.with_suffix(".json")
-    for p in (checkpoint, meta):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: checkpoint file not found")
-    dest = Path(dest) if dest is not None else default_model_path()
-    values = {**json.loads(meta.read_text()), **settings}
-    values["installed_from"] = str(checkpoint)
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(checkpoint, tmp)
-    with atomic_path(dest.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(values, indent=2, sort_keys=True, default=_plain) + "\n")
-    return dest
-
-
 def _load_model(path):
-    from hdogreg.regression import load_checkpoint
+    from hdogreg.store import load_model
 
-    return load_checkpoint(path)
+    return load_model(path)
 
 
 def _read(path, pixel_spacing):
@@ -260,11 +203,8 @@ def _pixel_spacing(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-#: Inference stride of ``hdogreg segment``: 384 (a quarter overlap) computes 0.55 times the
-#: windows of the authors' 256 on a full-field image (``benchmarks/bench_segment.py``); on the
-#: validation split it gives the same FROC and segmentation as 256 within the bootstrap
-#: interval (``benchmarks/bench_stride.py``).
-DEFAULT_STRIDE = 384
+#: Inference stride of ``hdogreg segment`` (:data:`hdogreg.inference.FAST_STRIDE`).
+DEFAULT_STRIDE = FAST_STRIDE
 
 
 def _parser():
@@ -288,7 +228,7 @@ def _parser():
                      "analysed at the method's 0.07 mm and reported in their own pixels")
     seg.add_argument("--model", metavar="CKPT",
                      help="checkpoint (.pt with its .json) of the regression network; default "
-                     "$HDOGREG_MODEL or build/models/default.pt (made by `make book`)")
+                     "$HDOGREG_MODEL, else the model shipped with the package")
     seg.add_argument("--p-thr", type=float, metavar="P",
                      help="threshold of the proximity map (default: the checkpoint's 'p_thr' "
                      "setting, else 10**-3.5)")
@@ -311,16 +251,14 @@ def main(argv=None):
         parser.error(f"unknown command {args.command}")
 
     from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
+    from hdogreg.store import default_model_path
 
     model_path = Path(args.model) if args.model else default_model_path()
-    if not model_path.is_file():
-        hint = ("create it with `make book` (trains the default model on the synthetic data) "
-                "or pass --model CKPT") if not args.model else "check the path"
-        print(f"{PROG}: error: {model_path}: model checkpoint not found; {hint}",
-              file=sys.stderr)
-        return 2
     try:
         model, settings = _load_model(model_path)
+    except FileNotFoundError as exc:
+        print(_error_line(model_path, exc) + "; pass --model CKPT", file=sys.stderr)
+        return 2
     except Exception as exc:
         print(_error_line(model_path, exc), file=sys.stderr)
         return 2

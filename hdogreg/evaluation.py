@@ -278,7 +278,7 @@ def load_split(data_dir, split, *, source="inbreast"):
 
 
 def _models_dir():
-    from .book import models_dir
+    from .paths import models_dir
 
     return models_dir()
 
@@ -289,7 +289,7 @@ def publish_default_model(checkpoint, dest=None, **settings):
     `settings` are added to the JSON (e.g. ``p_thr`` chosen on validation). A ``p_thr``
     already recorded for the same checkpoint is kept unless a new one is given.
     """
-    from .cli import install_model
+    from .store import install_model
 
     dest = Path(dest) if dest is not None else _models_dir() / "default.pt"
     meta = dest.with_suffix(".json")
@@ -298,7 +298,8 @@ def publish_default_model(checkpoint, dest=None, **settings):
             old = json.loads(meta.read_text())
         except json.JSONDecodeError:
             old = {}
-        if old.get("installed_from") == str(checkpoint) and "p_thr" in old:
+        same = old.get("installed_from") == f"{Path(checkpoint).parent.name}/{Path(checkpoint).name}"
+        if same and "p_thr" in old:
             settings["p_thr"] = old["p_thr"]
     return install_model(checkpoint, dest, **settings)
 
@@ -479,22 +480,25 @@ def _image_key(image):
 
 
 _HDOG_CACHE: dict = {}
-_HDOG_CACHE_MAX = 512
+_HDOG_CACHE_MAX = 160
 
 
-def _hdog_and_breast(image, params):
-    """HDoG candidate labels and breast mask of an image, cached in memory.
+def _native_and_hdog(image, pixel_spacing, params):
+    """Return the image as both branches see it (:func:`~hdogreg.pipeline.native_input`), its HDoG labels.
 
-    They do not depend on the model, so a grid of models computes them once per image.
+    Cached in memory: they do not depend on the model, so a grid of models computes them once
+    per image.
     """
-    from .breast import breast_mask
     from .hdog import hdog_segment
+    from .pipeline import native_input
 
-    key = (_image_key(image), tuple(sorted(params.hdog_kwargs().items())))
+    key = (_image_key(image), float(pixel_spacing), params.normalize,
+           tuple(sorted(params.hdog_kwargs().items())))
     hit = _HDOG_CACHE.get(key)
     if hit is None:
-        labels = _compact(hdog_segment(image, **params.hdog_kwargs()).labels)
-        hit = (labels, breast_mask(image))
+        nat = native_input(image, params.normalize, pixel_spacing=pixel_spacing)
+        labels = _compact(hdog_segment(nat.image, **params.hdog_kwargs()).labels)
+        hit = (nat, labels)
         if len(_HDOG_CACHE) >= _HDOG_CACHE_MAX:
             _HDOG_CACHE.pop(next(iter(_HDOG_CACHE)))
         _HDOG_CACHE[key] = hit
@@ -543,14 +547,14 @@ def _pmap_cache_dir(cache):
     if cache is False or cache is None:
         return None
     if cache is True:
-        from .book import build_dir
+        from .paths import build_dir
 
         return build_dir() / "cache" / "pmaps"
     return Path(cache)
 
 
 def _iter_inputs(model, images, params, cache, progress, desc):
-    """Yield (mammogram, hdog labels, breast, pmap inside the fusion region) per image."""
+    """Yield (mammogram, NativeInput, hdog labels, pmap inside the fusion region) per image."""
     from tqdm import tqdm
 
     from .pipeline import fusion_region
@@ -559,20 +563,20 @@ def _iter_inputs(model, images, params, cache, progress, desc):
     digest = _model_digest(model) if cache_dir is not None else None
     for m in tqdm(images, desc=desc, disable=None if progress else True):
         image = check_image(m.image, name=str(getattr(m, "file_id", "image")))
-        labels, breast = _hdog_and_breast(image, params)
-        pmap = _pmap(model, image, breast, params, digest, cache_dir, False)
-        region = fusion_region(breast, params.breast_erosion)
-        yield m, labels, breast, np.where(region, pmap, np.float32(0))
+        nat, labels = _native_and_hdog(image, m.pixel_spacing, params)
+        pmap = _pmap(model, nat.image, nat.breast, params, digest, cache_dir, False)
+        region = fusion_region(nat.breast, params.breast_erosion)
+        yield m, nat, labels, np.where(region, pmap, np.float32(0))
 
 
-def _scores_from(m, labels, breast, fmap, params, o_thr=None):
+def _scores_from(m, nat, labels, fmap, params, o_thr=None):
     from .fusion import fuse
 
     o = params.o_thr if o_thr is None else o_thr
     cand = fuse(labels, fmap, -np.inf, o, fill_holes=params.fill_holes)
     return ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
-                       _compact(cand.labels), np.asarray(cand.scores, float), _compact(m.mc_labels()),
-                       _area_cm2(breast, m.pixel_spacing))
+                       _compact(nat.labels_to_input(cand.labels)), np.asarray(cand.scores, float),
+                       _compact(m.mc_labels()), _area_cm2(nat.breast, nat.native_spacing))
 
 
 def score_split(model, images, params=None, *, cache=True, progress=True, desc="scoring"):
@@ -607,45 +611,56 @@ def score_split(model, images, params=None, *, cache=True, progress=True, desc="
             for item in _iter_inputs(model, images, params, cache, progress, desc)]
 
 
-def ciecholewski_split(images, *, progress=True, **kwargs):
+def _native(m, normalize):
+    """``native_input`` of a Mammogram (its own spacing), the comparison methods' view of it."""
+    from .pipeline import native_input
+
+    image = check_image(m.image, name=str(getattr(m, "file_id", "image")))
+    return native_input(image, normalize, pixel_spacing=m.pixel_spacing)
+
+
+def ciecholewski_split(images, *, normalize="none", progress=True, **kwargs):
     """Ciecholewski's segmentation of every image as :class:`ImageScores` (all scores 1).
 
-    `kwargs` go to :func:`hdogreg.baselines.ciecholewski.ciecholewski_segment`; the breast
-    mask (:func:`hdogreg.breast.breast_mask`) bounds it.
+    Each image is prepared as for our method (:func:`hdogreg.pipeline.native_input`: 0.07 mm,
+    breast mask, standardisation `normalize`; ``"none"`` is the raw scale the method was
+    published on); the breast mask bounds the segmentation, whose labels are mapped back
+    onto the image's own grid. `kwargs` go to
+    :func:`hdogreg.baselines.ciecholewski.ciecholewski_segment`.
     """
     from tqdm import tqdm
 
     from .baselines.ciecholewski import ciecholewski_segment
-    from .breast import breast_mask
 
     out = []
     for m in tqdm(images, desc="Ciecholewski", disable=None if progress else True):
-        image = check_image(m.image)
-        breast = breast_mask(image)
-        labels = ciecholewski_segment(image, breast_mask=breast, **kwargs)
+        nat = _native(m, normalize)
+        labels = ciecholewski_segment(nat.image, breast_mask=nat.breast, **kwargs)
         out.append(ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
-                               _compact(labels), np.ones(int(labels.max(initial=0))),
-                               _compact(m.mc_labels()), _area_cm2(breast, m.pixel_spacing)))
+                               _compact(nat.labels_to_input(labels)), np.ones(int(labels.max(initial=0))),
+                               _compact(m.mc_labels()), _area_cm2(nat.breast, nat.native_spacing)))
     return out
 
 
-def wang_yang_split(model, images, *, progress=True):
-    """Wang & Yang detections (candidate disks with MC probabilities) as :class:`ImageScores`."""
+def wang_yang_split(model, images, *, normalize="none", progress=True):
+    """Wang & Yang detections (candidate disks with MC probabilities) as :class:`ImageScores`.
+
+    Images are prepared as in :func:`ciecholewski_split`; `normalize` must be the one the
+    context network was trained with (:func:`wang_yang_model`).
+    """
     from tqdm import tqdm
 
     from .baselines.wang_yang import wang_yang_detect
-    from .breast import breast_mask
 
     out = []
     for m in tqdm(images, desc="Wang & Yang", disable=None if progress else True):
-        image = check_image(m.image)
-        breast = breast_mask(image)
-        labels, scores = wang_yang_detect(model, image, breast_mask=breast)
+        nat = _native(m, normalize)
+        labels, scores = wang_yang_detect(model, nat.image, breast_mask=nat.breast)
         # a candidate whose disk is entirely taken by others (same centre) has no pixel left
         scores = np.asarray(scores, float)[: int(labels.max(initial=0))]
         out.append(ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
-                               _compact(labels), scores, _compact(m.mc_labels()),
-                               _area_cm2(breast, m.pixel_spacing)))
+                               _compact(nat.labels_to_input(labels)), scores, _compact(m.mc_labels()),
+                               _area_cm2(nat.breast, nat.native_spacing)))
     return out
 
 
@@ -808,6 +823,40 @@ def choose_operating_point(val_summary):
         raise ValueError("no finite threshold: the validation split has no candidates")
     p_thr, _ = choose_threshold(th[finite], fp[finite], tpr[finite])
     return float(p_thr)
+
+
+def threshold_at_fp(summary, fp_per_cm2=0.4):
+    """Smallest threshold of a FROC curve whose FP rate is at most `fp_per_cm2`.
+
+    An operating point by FP rate (the paper reports TPR at 0.4 FP/cm^2), chosen on the
+    **validation** split and applied unchanged elsewhere.
+
+    Parameters
+    ----------
+    summary : DetectionSummary
+    fp_per_cm2 : float
+
+    Returns
+    -------
+    threshold : float
+        Finite: the largest finite threshold if even that keeps too many FPs.
+
+    Examples
+    --------
+    >>> import types
+    >>> s = types.SimpleNamespace(thresholds=np.array([0.1, 0.5, 0.9, np.inf]),
+    ...                           fp_per_cm2=np.array([2.0, 0.6, 0.3, 0.0]))
+    >>> threshold_at_fp(s, 0.4)
+    0.9
+    """
+    th = np.asarray(summary.thresholds, float)
+    fp = np.asarray(summary.fp_per_cm2, float)
+    finite = np.isfinite(th)
+    if not finite.any():
+        raise ValueError("no finite threshold: the split has no candidates")
+    th, fp = th[finite], fp[finite]
+    ok = np.flatnonzero(fp <= fp_per_cm2)
+    return float(th[ok[0]] if ok.size else th[-1])
 
 
 # ----------------------------------------------------------------------------- segmentation

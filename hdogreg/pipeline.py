@@ -12,8 +12,8 @@ kept objects are mapped back onto the input grid (:mod:`hdogreg.spacing`), where
 measured.
 
 Intensity standardisation (``SegmentParams.normalize``, :func:`hdogreg.standardize.standardize`)
-is applied once, on the native grid, and both branches see the standardised image; the default
-``"none"`` is the paper's raw-scale behaviour (the shipped models were trained without it).
+is applied once, on the native grid (:func:`native_input`), and both branches see the
+standardised image; ``normalize="none"`` is the paper's raw-scale behaviour.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from hdogreg.fusion import FusionResult, fuse
 from hdogreg.inference import predict_proximity
 from hdogreg.standardize import standardize, standardize_breast_mask
 
-__all__ = ["SegmentParams", "SegmentationResult", "segment_mammogram", "fusion_region",
+__all__ = ["SegmentParams", "SegmentationResult", "NativeInput", "native_input", "segment_mammogram",
+           "fusion_region",
            "mc_table", "overlay_image", "check_checkpoint_normalize", "MC_COLUMNS",
            "DEFAULT_P_THR"]
 
@@ -68,11 +69,11 @@ class SegmentParams:
         Fill holes of the kept objects (authors' code).
     normalize : {"none", "noise"}
         Intensity standardisation (:func:`hdogreg.standardize.standardize`) of the image both
-        branches see. ``"none"`` (default): the paper's raw scale, on which ``dog_threshold``
-        and ``p_thr`` are absolute numbers. ``"noise"``: breast median and fine-scale noise
-        mapped to reference values, so that the result is invariant to ``a * image + b``
-        (``a > 0``); the network should then have been trained with the same option
-        (``TrainConfig.normalize``; see :func:`check_checkpoint_normalize`).
+        branches see. ``"noise"`` (default): breast median and fine-scale noise mapped to
+        reference values, so that the result is invariant to ``a * image + b`` (``a > 0``);
+        the network must have been trained with the same option (``TrainConfig.normalize``;
+        see :func:`check_checkpoint_normalize`). ``"none"``: the paper's raw scale, on which
+        ``dog_threshold`` and ``p_thr`` are absolute numbers (Eq. 4 as published).
     """
 
     sigma_min: float = 1.18
@@ -235,6 +236,118 @@ def fusion_region(breast, erosion=45):
     return ndi.minimum_filter(breast.view(np.uint8), size=erosion, mode="nearest").astype(bool)
 
 
+@dataclass(frozen=True)
+class NativeInput:
+    """An image as both branches see it: on the native grid, standardised, with its breast.
+
+    Attributes
+    ----------
+    image : (h, w) ndarray of float
+        The input resampled to ``native_spacing`` (if needed) and standardised
+        (``normalize``).
+    breast : (h, w) ndarray of bool
+        Breast mask on the native grid.
+    pixel_spacing, native_spacing : float
+        mm per pixel of the input and of the native grid.
+    input_shape : (int, int)
+        Shape of the input image.
+    """
+
+    image: np.ndarray
+    breast: np.ndarray
+    pixel_spacing: float
+    native_spacing: float
+    input_shape: tuple
+
+    @property
+    def resampled(self):
+        """True if the input was resampled (its spacing is not the native one)."""
+        return not _spacing.is_native(self.pixel_spacing, self.native_spacing)
+
+    def labels_to_input(self, labels):
+        """Map a native-grid label image onto the input grid (identity if not resampled)."""
+        if not self.resampled:
+            return labels
+        return _spacing.labels_to_input(labels, self.input_shape)
+
+    def breast_to_input(self):
+        """Return the breast mask on the input grid."""
+        if not self.resampled:
+            return self.breast
+        return _spacing.nearest_resize(self.breast, self.input_shape)
+
+
+def native_input(image, normalize="noise", *, breast=None, pixel_spacing=None,
+                 native_spacing=_spacing.NATIVE_SPACING):
+    """Prepare an image for both branches: resample to 0.07 mm, find the breast, standardise.
+
+    The one place where the method's input conventions live; :func:`segment_mammogram`, the
+    evaluation (:func:`hdogreg.evaluation.score_split`) and the comparison methods call it, so
+    they all see an image the same way.
+
+    Parameters
+    ----------
+    image : (H, W) array_like
+        Mammogram (bright breast on a dark background).
+    normalize : {"noise", "none"}, optional
+        :func:`hdogreg.standardize.standardize` method.
+    breast : (H, W) array_like of bool, optional
+        Breast mask on the input grid (resampled by nearest neighbour); default
+        :func:`hdogreg.breast.breast_mask` on the native grid - of ``image - min`` unless
+        ``normalize="none"`` (:func:`hdogreg.standardize.standardize_breast_mask`).
+    pixel_spacing : float, optional
+        mm per pixel of `image` (default: `native_spacing`); must be plausible
+        (:func:`hdogreg.spacing.check_pixel_spacing`).
+    native_spacing : float, optional
+        The method's spacing, 0.07 mm.
+
+    Returns
+    -------
+    NativeInput
+
+    Raises
+    ------
+    ValueError
+        Implausible spacing, a `breast` of another shape, an unknown `normalize`.
+
+    Examples
+    --------
+    >>> img = np.zeros((140, 100), np.float32); img[20:120, :60] = 0.2
+    >>> img += np.random.default_rng(0).normal(0, 0.002, img.shape).astype(np.float32)
+    >>> nat = native_input(img, pixel_spacing=0.14)
+    >>> nat.image.shape, nat.resampled
+    ((280, 200), True)
+    """
+    from hdogreg.standardize import check_method
+
+    check_method(normalize, "normalize")
+    native_spacing = _spacing.check_pixel_spacing(native_spacing, name="native_spacing")
+    pixel_spacing = native_spacing if pixel_spacing is None else pixel_spacing
+    pixel_spacing = _spacing.check_pixel_spacing(pixel_spacing, name="pixel_spacing")
+    image = check_image(image)
+    if breast is not None:
+        breast = np.asarray(breast, dtype=bool)
+        if breast.shape != image.shape:
+            raise ValueError(f"breast mask shape {breast.shape} differs from image shape "
+                             f"{image.shape}")
+    if _spacing.is_native(pixel_spacing, native_spacing):
+        work, work_breast = image, breast
+    else:
+        work = _spacing.to_native(image, pixel_spacing, native_spacing)
+        work_breast = None if breast is None else _spacing.nearest_resize(breast, work.shape)
+    if work_breast is None:
+        if normalize == "none":
+            from hdogreg.breast import breast_mask
+
+            work_breast = np.asarray(breast_mask(work), dtype=bool)
+        else:
+            work_breast = standardize_breast_mask(work)
+    if normalize != "none":
+        work = standardize(work, work_breast, method=normalize)
+    return NativeInput(work, work_breast, float(pixel_spacing),
+                       float(native_spacing), tuple(image.shape))
+
+
 def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=None,
                       progress=True, native_spacing=_spacing.NATIVE_SPACING, settings=None):
     """Segment the microcalcifications of one mammogram (Fig. 1).
@@ -303,30 +416,11 @@ def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=N
         if pixel_spacing is None:
             pixel_spacing = image.pixel_spacing
         image = image.image
-    native_spacing = _spacing.check_pixel_spacing(native_spacing, name="native_spacing")
-    pixel_spacing = native_spacing if pixel_spacing is None else pixel_spacing
-    pixel_spacing = _spacing.check_pixel_spacing(pixel_spacing, name="pixel_spacing")
     image = check_image(image)
-    if breast is not None:
-        breast = np.asarray(breast, dtype=bool)
-        if breast.shape != image.shape:
-            raise ValueError(f"breast mask shape {breast.shape} differs from image shape "
-                             f"{image.shape}")
-    resample = not _spacing.is_native(pixel_spacing, native_spacing)
-    if resample:
-        work = _spacing.to_native(image, pixel_spacing, native_spacing)
-        work_breast = None if breast is None else _spacing.nearest_resize(breast, work.shape)
-    else:
-        work, work_breast = image, breast
-    if work_breast is None:
-        if params.normalize == "none":
-            from hdogreg.breast import breast_mask
-
-            work_breast = np.asarray(breast_mask(work), dtype=bool)
-        else:
-            work_breast = standardize_breast_mask(work)
-    if params.normalize != "none":
-        work = standardize(work, work_breast, method=params.normalize)
+    nat = native_input(image, params.normalize, breast=breast, pixel_spacing=pixel_spacing,
+                       native_spacing=native_spacing)
+    pixel_spacing, native_spacing = nat.pixel_spacing, nat.native_spacing
+    work, work_breast, resample = nat.image, nat.breast, nat.resampled
 
     hdog = hdog_segment(work, **params.hdog_kwargs())
     pmap = predict_proximity(model, work, mask=work_breast, progress=progress,
@@ -337,7 +431,7 @@ def segment_mammogram(image, model, params=None, *, breast=None, pixel_spacing=N
     if resample:
         output = _to_input(fused, image.shape)
         if breast is None:
-            breast = _spacing.nearest_resize(work_breast, image.shape)
+            breast = nat.breast_to_input()
     else:
         output, breast = fused, work_breast
     table = mc_table(output.labels, image, pixel_spacing, output.scores)

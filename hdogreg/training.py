@@ -506,8 +506,8 @@ class TrainConfig:
         then outputs ~0 everywhere. It changes only BatchNorm buffers, not the training path.
     normalize
         Intensity standardisation of every training and validation image, applied to the whole
-        image before patches are cut (:class:`PatchDataset`): ``"none"`` (default, the raw
-        scale of the shipped models) or ``"noise"`` (:func:`hdogreg.standardize.standardize`).
+        image before patches are cut (:class:`PatchDataset`): ``"noise"`` (default,
+        :func:`hdogreg.standardize.standardize`) or ``"none"`` (the paper's raw scale).
         Recorded in the checkpoint JSON; segment with the same ``SegmentParams.normalize``
         (:func:`hdogreg.pipeline.check_checkpoint_normalize`).
     seed, num_threads

@@ -123,7 +123,7 @@ def test_missing_default_model_explains_how_to_make_it(inputs, tmp_path, monkeyp
     code = cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path / "o")])
     assert code == 2
     err = capsys.readouterr().err
-    assert "nope.pt" in err and "make book" in err and "--model" in err
+    assert "nope.pt" in err and "$HDOGREG_MODEL" in err and "--model" in err
     assert not (tmp_path / "o").exists()
 
 
@@ -157,14 +157,16 @@ def test_install_model_makes_the_default(inputs, tmp_path, monkeypatch):
     src = save_checkpoint(tmp_path / "run" / "best.pt", build_model(DEFAULT_ENCODER, pretrained=False),
                           {"encoder": DEFAULT_ENCODER, "epoch": 3})
     monkeypatch.setenv("HDOGREG_MODEL", str(tmp_path / "models" / "default.pt"))
-    dest = cli.install_model(src, p_thr=0.25)
-    assert dest == cli.default_model_path() and dest.is_file()
+    from hdogreg.store import default_model_path, install_model
+
+    dest = install_model(src, default_model_path(), p_thr=0.25)
+    assert dest == tmp_path / "models" / "default.pt" and dest.is_file()
     settings = json.loads(dest.with_suffix(".json").read_text())
     assert settings["p_thr"] == 0.25 and settings["epoch"] == 3
     _, loaded = load_checkpoint(dest)
     assert loaded["encoder"] == DEFAULT_ENCODER
     with pytest.raises(FileNotFoundError, match="missing.pt"):
-        cli.install_model(tmp_path / "missing.pt")
+        install_model(tmp_path / "missing.pt", tmp_path / "x.pt")
 
 
 def test_console_script_runs():

@@ -250,10 +250,12 @@ class ContextNet(nn.Module):
 
 
 def _training_patches(images, rng, *, context_size, neg_per_pos, min_neg_per_image, max_patches,
-                      candidate_kw, max_distance, min_iou, progress):
+                      candidate_kw, max_distance, min_iou, progress, normalize):
+    from hdogreg.standardize import standardize
+
     patches, targets = [], []
     for item in tqdm(images, desc="Wang & Yang candidates", disable=None if progress else True):
-        image = check_image(item.image)
+        image = standardize(check_image(item.image), method=normalize)
         ref = np.asarray(item.mc_labels())
         blobs = dog_candidates(image, **candidate_kw)
         if not len(blobs):
@@ -285,7 +287,7 @@ def train_wang_yang(images, *, n_filters=32, context_size=95, local_size=9, drop
                     batch_size=64, lr=1e-3, weight_decay=1e-4, neg_per_pos=3, min_neg_per_image=8,
                     max_patches=2000, steps_per_epoch=None, max_steps=None, time_budget_s=None,
                     max_distance=5.0, min_iou=0.3, candidate_kw=None, seed=0, num_threads=None,
-                    progress=None):
+                    progress=None, normalize="none"):
     """Train a :class:`ContextNet` on DoG candidates of a training split.
 
     Parameters
@@ -317,6 +319,10 @@ def train_wang_yang(images, *, n_filters=32, context_size=95, local_size=9, drop
         Torch threads during training (restored afterwards).
     progress : bool, optional
         Show progress bars (None: only in a terminal).
+    normalize : {"noise", "none"}, optional
+        Intensity standardisation of each training image
+        (:func:`hdogreg.standardize.standardize`); detect on images standardised the same way
+        (:func:`hdogreg.evaluation.wang_yang_split` does). ``"none"``: the raw scale.
 
     Returns
     -------
@@ -345,7 +351,7 @@ def train_wang_yang(images, *, n_filters=32, context_size=95, local_size=9, drop
     x, y = _training_patches(images, rng, context_size=context_size, neg_per_pos=neg_per_pos,
                              min_neg_per_image=min_neg_per_image, max_patches=max_patches,
                              candidate_kw=candidate_kw, max_distance=max_distance, min_iou=min_iou,
-                             progress=progress)
+                             progress=progress, normalize=normalize)
     model = ContextNet(n_filters, context_size, local_size, dropout)
     model.candidate_kw = candidate_kw
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
