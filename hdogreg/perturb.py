@@ -29,8 +29,8 @@ def scale_offset(image, a=1.0, b=0.0):
 
     Examples
     --------
-    >>> scale_offset(np.array([0.1, 0.5]), 4).tolist()
-    [0.4, 1.0]
+    >>> scale_offset(np.array([[0.1, 0.5]]), 4).tolist()
+    [[0.4, 1.0]]
     """
     if not a > 0:
         raise ValueError(f"a must be > 0, got {a}")
@@ -42,8 +42,8 @@ def apply_gamma(image, gamma):
 
     Examples
     --------
-    >>> apply_gamma(np.array([0.25, 1.0]), 0.5).tolist()
-    [0.5, 1.0]
+    >>> apply_gamma(np.array([[0.25, 1.0]]), 0.5).tolist()
+    [[0.5, 1.0]]
     """
     if not gamma > 0:
         raise ValueError(f"gamma must be > 0, got {gamma}")
@@ -55,8 +55,8 @@ def quantize(image, bits):
 
     Examples
     --------
-    >>> quantize(np.array([0.1, 0.51]), 1).tolist()
-    [0.0, 1.0]
+    >>> quantize(np.array([[0.1, 0.51]]), 1).tolist()
+    [[0.0, 1.0]]
     """
     if int(bits) != bits or not 1 <= bits <= 16:
         raise ValueError(f"bits must be an integer in 1..16, got {bits}")
@@ -69,8 +69,8 @@ def window(image, low, high):
 
     Examples
     --------
-    >>> window(np.array([0.1, 0.2, 0.3]), 0.1, 0.2).tolist()
-    [0.0, 1.0, 1.0]
+    >>> window(np.array([[0.1, 0.15, 0.3]]), 0.1, 0.2).round(6).tolist()
+    [[0.0, 0.5, 1.0]]
     """
     if not high > low:
         raise ValueError(f"window needs high > low, got [{low}, {high}]")
