@@ -114,3 +114,56 @@ def file_sha256(path):
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def parallel_map(fn, items, jobs=1, desc=None, progress=None):
+    """``[fn(item) for item in items]`` in `jobs` worker processes, with a tqdm bar.
+
+    Parameters
+    ----------
+    fn : callable
+        A picklable (module-level) function of one item.
+    items : sequence
+    jobs : int, optional
+        Worker processes; ``<= 1`` runs in this process. The result does not depend on it.
+    desc : str, optional
+        Label of the progress bar.
+    progress : bool or None, optional
+        Show the bar (None: only in a terminal).
+
+    Returns
+    -------
+    list
+        The results, in the order of `items`.
+
+    Examples
+    --------
+    >>> parallel_map(abs, [-1, 2, -3], progress=False)
+    [1, 2, 3]
+    """
+    from tqdm import tqdm
+
+    disable = None if progress is None else not progress
+    if jobs and jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs) as ex:
+            return list(tqdm(ex.map(fn, items, chunksize=2), total=len(items), desc=desc,
+                             disable=disable))
+    return [fn(it) for it in tqdm(items, desc=desc, disable=disable)]
+
+
+#: ``1.4826 * MAD`` estimates the standard deviation of normally distributed values.
+MAD_TO_SD = 1.4826
+
+
+def robust_sd(values):
+    """Robust standard deviation ``1.4826 * median(|v - median(v)|)`` of `values`.
+
+    Examples
+    --------
+    >>> robust_sd([0.0, 1.0, 2.0, 3.0, 100.0])
+    1.4826
+    """
+    v = np.asarray(values).ravel()   # computed in the values' own float type
+    return MAD_TO_SD * float(np.median(np.abs(v - np.median(v))))

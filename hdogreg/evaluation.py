@@ -233,7 +233,7 @@ def wang_yang_settings(budget="cpu", **overrides):
         base = {"n_filters": 32, "epochs": 10, "max_patches": None, "max_steps": None, "time_budget_s": None}
     else:
         base = dict(BUDGETS["wang_yang"])
-    return {**base, "seed": 0, **overrides}
+    return {**base, "seed": 0, "normalize": "noise", **overrides}
 
 
 # ----------------------------------------------------------------------------- data
@@ -619,7 +619,7 @@ def _native(m, normalize):
     return native_input(image, normalize, pixel_spacing=m.pixel_spacing)
 
 
-def ciecholewski_split(images, *, normalize="none", progress=True, **kwargs):
+def ciecholewski_split(images, *, normalize="noise", progress=True, **kwargs):
     """Ciecholewski's segmentation of every image as :class:`ImageScores` (all scores 1).
 
     Each image is prepared as for our method (:func:`hdogreg.pipeline.native_input`: 0.07 mm,
@@ -642,16 +642,23 @@ def ciecholewski_split(images, *, normalize="none", progress=True, **kwargs):
     return out
 
 
-def wang_yang_split(model, images, *, normalize="none", progress=True):
+def wang_yang_split(model, images, *, normalize=None, progress=True):
     """Wang & Yang detections (candidate disks with MC probabilities) as :class:`ImageScores`.
 
-    Images are prepared as in :func:`ciecholewski_split`; `normalize` must be the one the
-    context network was trained with (:func:`wang_yang_model`).
+    Images are prepared as in :func:`ciecholewski_split`, standardised as the context network
+    was trained (``model.normalize``, ``"none"`` if not recorded); a different `normalize`
+    raises ValueError.
     """
     from tqdm import tqdm
 
     from .baselines.wang_yang import wang_yang_detect
 
+    trained = getattr(model, "normalize", "none")
+    if normalize is None:
+        normalize = trained
+    elif normalize != trained:
+        raise ValueError(f"the context network was trained with normalize={trained!r}, "
+                         f"got normalize={normalize!r}")
     out = []
     for m in tqdm(images, desc="Wang & Yang", disable=None if progress else True):
         nat = _native(m, normalize)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._utils import check_image
+from ._utils import check_image, robust_sd
 
 __all__ = ["scale_offset", "apply_gamma", "quantize", "window", "export_8bit", "PERTURBATIONS",
            "perturb", "random_look"]
@@ -190,8 +190,7 @@ def random_look(image, rng, *, breast=None, p_window=0.5, gamma=(0.6, 1.6), p_ga
         img = ndi.gaussian_filter(img, float(rng.uniform(*blur)))
     if rng.random() < p_noise:
         fine = img - ndi.gaussian_filter(img, 1.0)
-        d = fine[b]
-        sd = 1.4826 * float(np.median(np.abs(d - np.median(d))))
+        sd = robust_sd(fine[b])
         img = np.clip(img + rng.normal(0.0, 1.0, img.shape) * sd * float(rng.uniform(*noise)), 0, 1)
     if rng.random() < p_window:
         lo, hi = np.percentile(img[b], [rng.uniform(0, 2), rng.uniform(99, 100)])

@@ -89,7 +89,7 @@ class SegmentParams:
     batch_size: int = 4
     breast_erosion: int = 45
     fill_holes: bool = True
-    normalize: str = "none"
+    normalize: str = "noise"
 
     def __post_init__(self):
         from hdogreg.standardize import check_method

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._utils import check_image
+from ._utils import check_image, robust_sd
 
 __all__ = ["METHODS", "REFERENCE_LEVEL", "REFERENCE_NOISE", "NOISE_SIGMA", "NOISE_K",
            "NOISE_EROSION", "check_method", "standardize", "standardize_breast_mask",
@@ -55,7 +55,6 @@ NOISE_K = 1.6
 #: support (``4 * NOISE_K * NOISE_SIGMA`` ~ 7.6 px).
 NOISE_EROSION = 8
 
-_MAD_TO_SD = 1.4826
 
 
 def check_method(method, name="method"):
@@ -156,7 +155,7 @@ def fine_scale_noise(image, mask=None):
     if not inner.any():
         inner = mask
     d = _fine_dog(img)[inner]
-    return float(_MAD_TO_SD * np.median(np.abs(d - np.median(d))))
+    return robust_sd(d)
 
 
 def standardize(image, breast=None, *, method="noise"):

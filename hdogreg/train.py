@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -224,6 +225,20 @@ def train_recipe(name, out, *, work=None, jobs=2, progress=True, command=None, l
     return val
 
 
+def _portable(arg):
+    """Record a command-line argument portably: absolute paths relative to the working folder.
+
+    The JSON and the log shipped with the model must not hold this machine's paths
+    (``/home/...``); a path outside the working folder is recorded by its name only.
+    """
+    if not os.path.isabs(arg):
+        return arg
+    try:
+        return os.path.relpath(arg) if not os.path.relpath(arg).startswith("..") else Path(arg).name
+    except ValueError:  # another drive (Windows)
+        return Path(arg).name
+
+
 def main(argv=None):
     """Entry point: ``python -m hdogreg.train RECIPE --out DIR [overrides]``."""
     p = argparse.ArgumentParser(prog="python -m hdogreg.train", description=__doc__.splitlines()[0])
@@ -237,7 +252,8 @@ def main(argv=None):
     p.add_argument("--n-val", type=int, dest="n_val")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
-    command = "python -m hdogreg.train " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m hdogreg.train " + " ".join(
+        _portable(a) for a in (sys.argv[1:] if argv is None else argv))
     train_recipe(args.recipe, args.out, work=args.work, jobs=args.jobs, progress=not args.quiet,
                  command=command, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                  n_train=args.n_train, n_val=args.n_val)

@@ -401,7 +401,7 @@ class PatchDataset:
     normalize : {"none", "noise"}, optional
         Intensity standardisation (:func:`hdogreg.standardize.standardize`) applied to each
         whole image before its patches are cut - as :func:`hdogreg.pipeline.segment_mammogram`
-        applies it before inference. ``"none"`` (default): the raw scale.
+        applies it before inference (default ``"noise"``). ``"none"``: the raw scale.
     max_patches : int, optional
         Keep at most this many patches, drawn at random (seeded) - a CPU budget.
     seed : int
@@ -416,7 +416,7 @@ class PatchDataset:
     """
 
     def __init__(self, images, xi, alpha, patch=512, stride=480, *, augment=None, only_positive=True,
-                 negative_fraction=0.0, max_patches=None, seed=0, normalize="none"):
+                 negative_fraction=0.0, max_patches=None, seed=0, normalize="noise"):
         from hdogreg.standardize import check_method, standardize
 
         if not np.isfinite(xi) or xi <= 0:
@@ -545,7 +545,7 @@ class TrainConfig:
     photometric_p: float = 0.9
     p_thr: float = P_THR_VALIDATION
     bn_recalibration_batches: int = 4
-    normalize: str = "none"
+    normalize: str = "noise"
     seed: int = 0
     num_threads: int = 2
     max_patches: int | None = None

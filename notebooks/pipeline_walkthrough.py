@@ -43,11 +43,14 @@ p_thr = None                   # map threshold (None: chosen on the validation s
 o_thr = 0.3                    # overlap threshold (paper)
 n_boot = 100                   # bootstrap samples of the validation FROC
 install_default_model = True   # make the model and its p_thr the default of `hdogreg segment`
+compare_shipped = True         # also score the model shipped with the package on the test split
+n_compare_images = None        # test images of that comparison (None: the whole split)
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
 from hdogreg.book import save_results, shown_path
 from hdogreg.data import InbreastDataset
@@ -187,6 +190,52 @@ plt.show()
 
 # %%
 result.table.head(10)
+
+# %% [markdown]
+# ## The book's model and the shipped model on the same test split
+# `pip install hdogreg` brings a default model (`hdogreg/weights/default.pt`, trained by
+# `python -m hdogreg.train default` on domain-randomised pools of every vendor look, dose,
+# spacing, window, gamma and bit depth; its $p_{thr}$ chosen at 0.4 FP/cm² on its own
+# validation pool). `hdogreg segment` uses it unless `--model` or `$HDOGREG_MODEL` says
+# otherwise. The book's model above is trained on this benchmark's training split only. Both
+# are scored here on the same test images with the same inference settings; each keeps its
+# own operating point.
+
+# %%
+if compare_shipped:
+    from hdogreg import evaluation as ev
+    from hdogreg.robustness import operating_point
+    from hdogreg.store import load_model, shipped_model_path
+
+    shipped, shipped_settings = load_model(shipped_model_path())
+    shipped_params = validated.params.replace(p_thr=float(shipped_settings["p_thr"]),
+                                              o_thr=float(shipped_settings.get("o_thr", o_thr)),
+                                              normalize=shipped_settings["normalize"])
+    test_images = ev.load_split(data_dir, "test")
+    test_images = test_images if n_compare_images is None else test_images[:n_compare_images]
+    compare = {}
+    for label, net, p, p_op in (("book model", model, validated.params, validated.p_thr),
+                                ("shipped model", shipped, shipped_params, shipped_params.p_thr)):
+        scores = ev.score_split(net, test_images, p, progress=False, desc=label)
+        det = ev.detection_summary(scores, n_boot=n_boot)
+        tpr_op, fp_op = operating_point(scores, p_op)
+        compare[label] = (det, {"model": label, "normalize": p.normalize, "p_thr": p_op,
+                                "pAUC": det.pauc, "TPR at 0.4 FP/cm²": det.tpr_at,
+                                "TPR at its p_thr": tpr_op, "FP/cm² at its p_thr": fp_op,
+                                "images": det.n_images, "reference MCs": det.n_ref})
+    fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
+    for label, (det, _) in compare.items():
+        ax.step(det.band["fp_per_cm2"], det.band["tpr"], where="post", label=f"{label} (pAUC {det.pauc:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("false positives per cm²")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"test split ({len(test_images)} images)")
+    ax.legend(loc="lower right")
+    plt.show()
+    shipped_table = pd.DataFrame([row for _, row in compare.values()])
+    save_results(shipped_table, "pipeline_walkthrough_shipped")
+    display(shipped_table.round(3))
 
 # %% [markdown]
 # ## Summary

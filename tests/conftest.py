@@ -1,6 +1,15 @@
 import pytest
 
 
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """The ``tiny`` generated benchmark (seed 0), shared read-only by the whole session."""
+    from hdogreg.data.synth import generate
+
+    return generate(tmp_path_factory.mktemp("bench") / "tiny", seed=0, preset="tiny",
+                    progress=False)
+
+
 @pytest.fixture
 def torch_one_thread():
     """Run a test with one torch thread (deterministic timing on a shared 2-core machine)."""

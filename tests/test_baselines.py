@@ -1,5 +1,6 @@
 """Tests of the comparison methods (hdogreg.baselines) on small synthetic patches."""
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,8 +162,9 @@ def test_train_wang_yang_tiny_run_lowers_loss(tmp_path):
                 img += (0.05 * np.exp(-((rr - r) ** 2 + (cc - c) ** 2) / (2 * 3.5**2))).astype(np.float32)
         items.append(_Item(img, _point_ref(img.shape, centres)))
     kw = dict(n_filters=4, context_size=31, local_size=9, epochs=100, batch_size=16, lr=3e-3,
-              neg_per_pos=2, max_steps=60, seed=0, num_threads=1, progress=False)
+              neg_per_pos=2, max_steps=60, seed=0, num_threads=1, progress=False, normalize="none")
     model, hist = W.train_wang_yang(items, **kw)
+    assert model.normalize == "none"
     assert hist["n_positive"] > 0 and hist["steps"] == 60
     loss = np.array(hist["loss"])
     assert loss[-10:].mean() < loss[:10].mean()
@@ -177,5 +179,23 @@ def test_train_wang_yang_tiny_run_lowers_loss(tmp_path):
     # save / load round trip
     path = W.save_context_net(tmp_path / "wy.pt", model)
     loaded = W.load_context_net(path)
+    assert loaded.normalize == "none"
     _, scores2 = W.wang_yang_detect(loaded, items[0].image)
     np.testing.assert_allclose(scores2, scores, rtol=1e-5)
+
+
+def test_wang_yang_split_uses_the_networks_standardisation(tmp_path):
+    from hdogreg.evaluation import wang_yang_split
+
+    net = _stub_net()
+    net.normalize = "noise"
+    assert wang_yang_split(net, [], progress=False) == []
+    with pytest.raises(ValueError, match="trained with normalize='noise', got normalize='none'"):
+        wang_yang_split(net, [], normalize="none", progress=False)
+    # a file written before normalize was recorded loads as the raw scale
+    path = W.save_context_net(tmp_path / "old.pt", net)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["normalize"] == "noise"
+    del meta["normalize"]
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    assert W.load_context_net(path).normalize == "none"

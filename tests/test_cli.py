@@ -236,7 +236,8 @@ def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path,
     assert len(t14) > 0
     np.testing.assert_allclose(t14["area_mm2"], t14["area_px"] * 0.14 ** 2, rtol=1e-5)
     # The CSV is the pipeline's table of the input at its spacing (the CLI's settings).
-    params = SegmentParams(window=64, stride=32)
+    # the stand-in checkpoint records no normalize: trained on the raw scale
+    params = SegmentParams(window=64, stride=32, normalize="none")
     image, meta = read_dicom(dcm)
     assert meta["pixel_spacing"] == pytest.approx(0.14)
     expected = segment_mammogram(image, BrightSpots(), params, pixel_spacing=meta["pixel_spacing"],

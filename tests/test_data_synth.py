@@ -51,13 +51,6 @@ def _iou(a, b):
     return (a & b).sum() / (a | b).sum()
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth") / "tiny"
-    assert main(["synth", "--out", str(out), "--seed", "0", "--preset", "tiny", "--quiet"]) == 0
-    return out
-
-
 # ============================================================================= the benchmark folder
 def test_layout_and_metadata(tiny):
     for sub in ("AllDICOMs", "AllXML", "groundtruth/labels", "local/images", "casestudy/images"):
@@ -688,3 +681,47 @@ def test_vendor_look_bit_depth(vendor, bits):
             assert 0.06 <= level <= 0.2
         else:                                     # processed looks use the range
             assert 0.2 < level < 0.9
+
+
+# ----------------------------------------------------------------------------- spacing twins
+
+
+def test_spacing_twin_at_native_spacing_is_the_benchmark_image(tiny):
+    from hdogreg.data.synth.benchmark import spacing_twin
+
+    ds = InbreastDataset(tiny)
+    m = ds.load(ds.file_ids()[0])
+    twin = spacing_twin(tiny, m.file_id, 0.07)
+    np.testing.assert_array_equal(twin.image, m.image)
+    labels = np.asarray(twin.labels)
+    # same MCs: every annotated MC pixel is a twin MC pixel
+    assert labels.max() >= len(m.annotations) > 0
+    assert (labels[m.mc_mask()] > 0).mean() > 0.95
+
+
+def test_spacing_twin_keeps_the_physical_size_and_mc_sizes(tiny):
+    from hdogreg.data.synth.benchmark import spacing_twin
+
+    ds = InbreastDataset(tiny)
+    m = ds.load(ds.file_ids()[0])
+    coarse = spacing_twin(tiny, m.file_id, 0.14)
+    assert coarse.pixel_spacing == 0.14 and coarse.image.shape == (160, 128)
+    assert coarse.image.dtype == np.float32 and 0 <= coarse.image.min() < coarse.image.max() <= 1
+    # MC footprints in mm^2 agree in median with the 0.07 mm image's (sizes are physical)
+    def median_area_mm2(labels, spacing):
+        areas = np.bincount(labels.ravel())[1:]
+        return np.median(areas[areas > 0]) * spacing**2
+    fine = spacing_twin(tiny, m.file_id, 0.07)
+    a07, a14 = median_area_mm2(fine.labels, 0.07), median_area_mm2(coarse.labels, 0.14)
+    assert 0.4 < a14 / a07 < 2.5
+
+
+def test_spacing_twin_errors(tiny, tmp_path):
+    from hdogreg.data.synth.benchmark import spacing_twin
+
+    with pytest.raises(KeyError, match="not an image of the benchmark"):
+        spacing_twin(tiny, "123", 0.1)
+    with pytest.raises(FileNotFoundError, match="not a generated benchmark"):
+        spacing_twin(tmp_path, "123", 0.1)
+    with pytest.raises(ValueError, match="pixel_spacing"):
+        spacing_twin(tiny, "123", 70.0)

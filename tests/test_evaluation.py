@@ -5,8 +5,6 @@ is shown (tiny images fit one inference window) and a constant-zero network: the
 must give the oracle a high pAUC and the zero network none.
 """
 
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -14,19 +12,11 @@ import pytest
 import torch
 
 from hdogreg import evaluation as ev
-from hdogreg.pipeline import SegmentParams
+from hdogreg.pipeline import SegmentParams, native_input
 from hdogreg.proximity import proximity_map
 
 WINDOW = 512  # >= the tiny images (320 x 256): one window per image, at the origin
 PARAMS = SegmentParams(window=WINDOW, stride=WINDOW, batch_size=1)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ev") / "synth"
-    subprocess.run([sys.executable, "-m", "hdogreg.data", "synth", "--out", str(out), "--seed", "0",
-                    "--preset", "tiny", "--quiet"], check=True)
-    return out
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +33,9 @@ class Oracle(torch.nn.Module):
     def __init__(self, images):
         super().__init__()
         self.dummy = torch.nn.Parameter(torch.zeros(1))
-        self.items = [(m.image, proximity_map(m.mc_mask(), xi=10, alpha=1.0)) for m in images]
+        # the network sees the image prepared by the pipeline (standardised, at 0.07 mm)
+        self.items = [(native_input(m.image, PARAMS.normalize, pixel_spacing=m.pixel_spacing).image,
+                       proximity_map(m.mc_mask(), xi=10, alpha=1.0)) for m in images]
         self.calls = 0
 
     def forward(self, x):

@@ -1,6 +1,8 @@
 """Project files that must agree with each other."""
 
+import json
 import tomllib
+from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
@@ -53,3 +55,58 @@ def test_ci_lints_before_it_tests():
              if line.strip().startswith("make ")]
     assert steps == ["make lint", "make test"]
     assert "lint:" in (ROOT / "Makefile").read_text()
+
+
+def test_shipped_model_works_from_an_installed_wheel(tmp_path, make_dicom):
+    """A non-editable wheel in a clean venv: the model is package data; `hdogreg segment` runs."""
+    import shutil
+    import subprocess
+    import sys
+    import sysconfig
+    import venv
+
+    import numpy as np
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "hdogreg", src / "hdogreg",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index",
+                    "--no-build-isolation", "-w", str(wheels), str(src)], check=True,
+                   capture_output=True)
+    (wheel,) = wheels.glob("hdogreg-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True, symlinks=True)
+    py = env_dir / "bin" / "python"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    # the dependencies (torch, ...) from this environment, after the venv's own site-packages;
+    # a plain path entry: this environment's editable hdogreg (.pth hook) is not activated
+    (Path(site) / "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+                   check=True, capture_output=True)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    probe = ("import json, hdogreg; from hdogreg.store import default_model_path, load_model; "
+             "p = default_model_path(); m, s = load_model(p); "
+             "print(json.dumps({'file': hdogreg.__file__, 'model': str(p), 'p_thr': s['p_thr'], "
+             "'normalize': s['normalize']}))")
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("HDOGREG_MODEL", "PYTHONPATH")}
+    out = subprocess.run([str(py), "-c", probe], cwd=work, env=env, check=True, capture_output=True,
+                         text=True)
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    assert info["file"].startswith(site) and info["model"].startswith(site)
+    assert info["normalize"] == "noise" and 0 < info["p_thr"] < 1
+    # the console script segments a DICOM with the shipped model, no --model, no book build
+    rng = np.random.default_rng(0)
+    raw = np.zeros((300, 260), np.uint16)
+    raw[20:280, :200] = 1800
+    raw = (raw + rng.normal(0, 12, raw.shape) * (raw > 0)).clip(0, 4095).astype(np.uint16)
+    dcm = make_dicom(work / "x.dcm", raw, bits=12, PixelSpacing=["0.1", "0.1"])
+    run = subprocess.run([str(env_dir / "bin" / "hdogreg"), "segment", str(dcm), "--out", "out"],
+                         cwd=work, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (work / "out" / "x_mcs.csv").is_file() and (work / "out" / "x_mask.png").is_file()

@@ -287,7 +287,7 @@ def train_wang_yang(images, *, n_filters=32, context_size=95, local_size=9, drop
                     batch_size=64, lr=1e-3, weight_decay=1e-4, neg_per_pos=3, min_neg_per_image=8,
                     max_patches=2000, steps_per_epoch=None, max_steps=None, time_budget_s=None,
                     max_distance=5.0, min_iou=0.3, candidate_kw=None, seed=0, num_threads=None,
-                    progress=None, normalize="none"):
+                    progress=None, normalize="noise"):
     """Train a :class:`ContextNet` on DoG candidates of a training split.
 
     Parameters
@@ -327,8 +327,9 @@ def train_wang_yang(images, *, n_filters=32, context_size=95, local_size=9, drop
     Returns
     -------
     model : ContextNet
-        Trained, in evaluation mode; ``model.config`` holds the network settings and
-        ``model.candidate_kw`` the candidate settings used in training.
+        Trained, in evaluation mode; ``model.config`` holds the network settings,
+        ``model.candidate_kw`` the candidate settings and ``model.normalize`` the
+        standardisation used in training.
     history : dict
         ``loss`` (per step), ``n_patches``, ``n_positive``, ``steps``, ``seconds``.
 
@@ -354,6 +355,7 @@ def train_wang_yang(images, *, n_filters=32, context_size=95, local_size=9, drop
                              progress=progress, normalize=normalize)
     model = ContextNet(n_filters, context_size, local_size, dropout)
     model.candidate_kw = candidate_kw
+    model.normalize = normalize
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     n_pos = int(y.sum())
     weight = torch.tensor([1.0, max((len(y) - n_pos) / max(n_pos, 1), 1.0)], dtype=torch.float32)
@@ -456,12 +458,16 @@ def wang_yang_detect(model, image, *, breast_mask=None, candidate_kw=None, radiu
 def save_context_net(path, model):
     """Save a :class:`ContextNet` as ``state_dict`` (``.pt``) plus JSON settings (``.json``)."""
     path = Path(path)
-    settings = dict(model.config, candidate_kw=getattr(model, "candidate_kw", {}))
+    settings = dict(model.config, candidate_kw=getattr(model, "candidate_kw", {}),
+                    normalize=getattr(model, "normalize", "none"))
     return save_weights(path, model, settings)
 
 
 def load_context_net(path):
-    """Rebuild a :class:`ContextNet` saved with :func:`save_context_net` (evaluation mode)."""
+    """Rebuild a :class:`ContextNet` saved with :func:`save_context_net` (evaluation mode).
+
+    A file written before ``normalize`` was recorded was trained on the raw scale (``"none"``).
+    """
     path = Path(path)
     meta = path.with_suffix(".json")
     for p in (path, meta):
@@ -472,8 +478,10 @@ def load_context_net(path):
     except json.JSONDecodeError as exc:
         raise ValueError(f"{meta}: malformed JSON: {exc}") from exc
     candidate_kw = settings.pop("candidate_kw", {})
+    normalize = settings.pop("normalize", "none")
     model = ContextNet(**settings)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
     model.candidate_kw = candidate_kw
+    model.normalize = normalize
     model.eval()
     return model

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .._utils import robust_sd
+
 __all__ = ["REALISM_SPACING", "resample_to", "realism_breast_mask", "radial_power",
            "spectrum_stats", "spectrum_realism", "mean_spectrum", "target_spectrum", "fine_scale_dog",
            "dog_snr", "breast_level", "realism_summary",
@@ -281,8 +283,7 @@ def dog_snr(image, pixel_spacing, centroids=(), *, erode_px=15, mask=None):
         raise ValueError(f"no breast interior left after eroding by {erode_px} px at 0.14 mm")
     d = fine_scale_dog(img)
     vals = d[interior]
-    med = np.median(vals)
-    sd = 1.4826 * float(np.median(np.abs(vals - med)))
+    sd = robust_sd(vals)
     if not sd > 0:
         raise ValueError(f"the fine-scale DoG is constant over the breast interior ({vals.size} px at "
                          "0.14 mm): no background sd")

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..._utils import file_sha256
+from ..._utils import file_sha256, parallel_map
 from ..splits import LOCAL_PROPORTIONS, PAPER_PROPORTIONS, make_splits
 from .acquisition import VENDORS
-from .mammogram import MC_COLUMNS, SPACING, synth_magnification, synth_mammogram
+from .mammogram import MC_COLUMNS, SPACING, shape_at, synth_magnification, synth_mammogram
 from .writers import cluster_rois, write_dicom, write_inbreast_xml, write_png
 
-__all__ = ["Preset", "PRESETS", "generate"]
+__all__ = ["Preset", "PRESETS", "generate", "read_manifest", "spacing_twin"]
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,32 @@ def _birads(mcs):
     return "2"
 
 
+def _synth_inbreast(seed, case, view, file_id, shape, spacing=SPACING):
+    """Generate INbreast-like image `file_id` (Siemens look); `shape` is on the 0.07 mm grid."""
+    rng = np.random.default_rng([seed, 1, int(file_id)])
+    if spacing != SPACING:
+        shape = shape_at(shape, spacing)
+    return synth_mammogram(rng, shape, view=view, laterality=case["laterality"], vendor="siemens",
+                           density=case["density"], count_model=case["count_model"], spacing=spacing)
+
+
+def _inbreast_plan(rng, seed, preset):
+    """Cases and ``(seed, case, view, file_id, shape)`` of the INbreast-like set (draws from `rng`)."""
+    cases = _cases(rng, preset.n_cases)
+    file_ids = 20_000_000 + rng.choice(40_000_000, size=preset.n_cases * len(preset.views),
+                                       replace=False)
+    items, k = [], 0
+    for case in cases:
+        for view in preset.views:
+            items.append((seed, dict(case, count_model=preset.count_model), view, str(int(file_ids[k])),
+                          preset.shape))
+            k += 1
+    return cases, items
+
+
 def _gen_inbreast_image(args):
     seed, case, view, file_id, shape, out = args
-    rng = np.random.default_rng([seed, 1, int(file_id)])
-    sim = synth_mammogram(rng, shape, view=view, laterality=case["laterality"], vendor="siemens",
-                          density=case["density"], count_model=case["count_model"])
+    sim = _synth_inbreast(seed, case, view, file_id, shape)
     name = f"{file_id}_{case['patient_id']}_MG_{case['laterality']}_{view}_ANON.dcm"
     write_dicom(out / "AllDICOMs" / name, sim.raw, bits=sim.bits, pixel_spacing=SPACING,
                 patient_id=case["patient_id"], laterality=case["laterality"], view=view,
@@ -149,18 +170,6 @@ def _gen_case_roi(args):
            "x0": x0, "y0": y0, "x1": x1, "y1": y1, "label": patient["label"], "pixel_spacing": round(sp, 6),
            "n_mc": sim.info["n_mc"], "layout": sim.info["layout"]}
     return row, sim.mcs.assign(roi_id=roi_id)
-
-
-def _map(fn, items, jobs, desc, progress):
-    from tqdm import tqdm
-
-    disable = None if progress is None else not progress
-    if jobs and jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(jobs) as ex:
-            return list(tqdm(ex.map(fn, items, chunksize=2), total=len(items), desc=desc, disable=disable))
-    return [fn(it) for it in tqdm(items, desc=desc, disable=disable)]
 
 
 def _acq_columns(sim):
@@ -268,16 +277,9 @@ def _generate_into(out, seed, preset, jobs, progress):
                 "local/images", "local/groundtruth/labels", "casestudy/images", "casestudy/groundtruth"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     # --- INbreast-like set
-    cases = _cases(rng, preset.n_cases)
-    file_ids = 20_000_000 + rng.choice(40_000_000, size=preset.n_cases * len(preset.views),
-                          replace=False)
-    items, k = [], 0
-    for case in cases:
-        for view in preset.views:
-            items.append((seed, dict(case, count_model=preset.count_model), view, str(int(file_ids[k])),
-                          preset.shape, out))
-            k += 1
-    res = _map(_gen_inbreast_image, items, jobs, "synthetic INbreast", progress)
+    cases, plan = _inbreast_plan(rng, seed, preset)
+    items = [(*item, out) for item in plan]
+    res = parallel_map(_gen_inbreast_image, items, jobs, "synthetic INbreast", progress)
     images = pd.DataFrame([r[0] for r in res], columns=_IMAGE_COLUMNS)
     mcs = _concat([r[1] for r in res], ["file_id", *MC_COLUMNS])
     meta = pd.DataFrame({
@@ -302,7 +304,7 @@ def _generate_into(out, seed, preset, jobs, progress):
             k += 1
             items.append((seed, dict(case, count_model=preset.count_model), str(view), f"L{k:04d}",
                           lshape, out))
-    res = _map(_gen_local_image, items, jobs, "synthetic local set", progress)
+    res = parallel_map(_gen_local_image, items, jobs, "synthetic local set", progress)
     limages = pd.DataFrame([r[0] for r in res], columns=_LOCAL_COLUMNS)
     lmcs = _concat([r[1] for r in res], ["image", *MC_COLUMNS, "annotated"])
     points = pd.DataFrame([p for r in res for p in r[2]], columns=["x", "y", "image"])
@@ -328,7 +330,91 @@ def _generate_into(out, seed, preset, jobs, progress):
         z = p["z0"] + rng.normal(0, 0.35)  # a second ROI of the same patient looks alike
         view_p = dict(p, view=str(rng.choice(["CC", "ML", "LM"], p=[0.5, 0.4, 0.1])))
         items.append((seed, f"R{j + 1:04d}", view_p, float(z), preset.case_shape, preset.magnification, out))
-    res = _map(_gen_case_roi, items, jobs, "case-study cohort", progress)
+    res = parallel_map(_gen_case_roi, items, jobs, "case-study cohort", progress)
     _write_csv(out / "casestudy" / "cohort.csv", pd.DataFrame([r[0] for r in res], columns=_COHORT_COLUMNS))
     cmcs = _concat([r[1] for r in res], ["roi_id", *MC_COLUMNS])
     _write_csv(out / "casestudy" / "groundtruth" / "mcs.csv", cmcs[["roi_id", *first[1:]]])
+
+
+def read_manifest(data_dir):
+    """Seed and :class:`Preset` of a generated benchmark folder (its ``manifest.json``).
+
+    Parameters
+    ----------
+    data_dir : str or Path
+
+    Returns
+    -------
+    seed : int
+    preset : Preset
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds no ``manifest.json`` (not generated by :func:`generate`).
+    ValueError
+        If the manifest is malformed or from another generator version.
+    """
+    from . import GENERATOR_VERSION
+
+    path = Path(data_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; {data_dir} is not a generated benchmark")
+    try:
+        manifest = json.loads(path.read_text())
+        seed = int(manifest["seed"])
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in manifest["preset"].items()}
+        preset = Preset(**fields)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: malformed manifest ({exc})") from exc
+    if manifest.get("version") != GENERATOR_VERSION:
+        raise ValueError(f"{path}: generator version {manifest.get('version')!r}, this package "
+                         f"generates {GENERATOR_VERSION!r}; regenerate the benchmark")
+    return seed, preset
+
+
+def spacing_twin(data_dir, file_id, spacing):
+    """Regenerate INbreast-like image `file_id` of a benchmark at another pixel spacing.
+
+    The twin has the same case (density, laterality, view, vendor look, count model), seed
+    and physical size (``round(n * 0.07 / spacing)`` px per side) as the benchmark image, and is
+    generated at `spacing`: MC sizes, anatomy and the detector noise are those of a detector
+    with that pixel size. The random fields are drawn on the twin's own grid, so it is a new
+    breast of the same kind, not a resampled copy; at 0.07 mm it *is* the benchmark image.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        Folder written by :func:`generate` (its ``manifest.json`` gives seed and preset).
+    file_id : str or int
+        An image of its INbreast-like set.
+    spacing : float
+        mm per pixel (plausible: :func:`hdogreg.spacing.check_pixel_spacing`).
+
+    Returns
+    -------
+    hdogreg.data.synth.pool.PoolImage
+        The stored image (``raw / (2**bits - 1)``) and exact labels on the twin's grid,
+        ``pixel_spacing = source_spacing = spacing``.
+
+    Raises
+    ------
+    KeyError
+        If `file_id` is not an image of the benchmark.
+    """
+    from hdogreg.spacing import check_pixel_spacing
+
+    from .pool import PoolImage
+
+    spacing = check_pixel_spacing(spacing)
+    seed, preset = read_manifest(data_dir)
+    _, plan = _inbreast_plan(np.random.default_rng([seed, 0]), seed, preset)
+    found = [item for item in plan if item[3] == str(file_id)]
+    if not found:
+        raise KeyError(f"{file_id}: not an image of the benchmark in {data_dir}")
+    _, case, view, fid, shape = found[0]
+    sim = _synth_inbreast(seed, case, view, fid, shape, spacing)
+    image = (sim.raw / float(2**sim.bits - 1)).astype(np.float32)
+    return PoolImage(image=image, labels=np.asarray(sim.labels, np.int32), pixel_spacing=spacing,
+                     file_id=f"{fid}@{spacing:g}mm", patient_id=case["patient_id"], vendor="siemens",
+                     source_spacing=spacing, look=False)

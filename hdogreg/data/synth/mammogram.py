@@ -160,6 +160,17 @@ def _acquire_with_mcs(att, placed, acq, rng, spacing, mask, *, snr_scale=1.0):
     return stored, bg_sd
 
 
+def shape_at(shape, spacing):
+    """Shape at `spacing` of an image of `shape` px at 0.07 mm (same physical size, >= 64 px).
+
+    Examples
+    --------
+    >>> shape_at((1600, 1280), 0.14)
+    (800, 640)
+    """
+    return tuple(max(64, int(round(n * SPACING / spacing))) for n in shape)
+
+
 def synth_mammogram(rng, shape=(1000, 800), *, view="CC", laterality="L", vendor="siemens",
                     density=None, beta=None, spacing=SPACING, n_clusters=None, n_single=None,
                     n_benign=None, burn_ins=True, count_model="inbreast"):

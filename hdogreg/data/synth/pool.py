@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .acquisition import VENDORS
-from .mammogram import SPACING, synth_mammogram
+from .mammogram import SPACING, shape_at, synth_mammogram
 
 __all__ = ["PoolImage", "POOL_SPACINGS", "pool_image", "randomized_pool"]
 
@@ -26,12 +26,15 @@ POOL_SPACINGS = (0.05, 0.07, 0.085, 0.1, 0.14)
 
 @dataclass
 class PoolImage:
-    """One pool image on the method's grid, shaped like :class:`hdogreg.data.Mammogram`.
+    """A generated image with exact labels, shaped like :class:`hdogreg.data.Mammogram`.
+
+    Pool images (:func:`pool_image`) are on the method's grid (0.07 mm); spacing twins
+    (:func:`hdogreg.data.synth.benchmark.spacing_twin`) on their own.
 
     Attributes
     ----------
     image : (H, W) ndarray of float32
-        In [0, 1], at ``pixel_spacing`` (0.07 mm).
+        In [0, 1], at ``pixel_spacing``.
     labels : (H, W) ndarray of int32
         Exact MC footprints (label ``i + 1`` = MC ``i``), on the same grid.
     pixel_spacing : float
@@ -90,7 +93,7 @@ def pool_image(seed, index, *, shape=(1280, 1024), vendors=tuple(VENDORS), spaci
     rng = np.random.default_rng([int(seed), 7, int(index)])
     vendor = str(vendors[int(index) % len(vendors)])
     spacing = float(rng.choice(np.asarray(spacings, float)))
-    gen_shape = tuple(max(64, int(round(n * SPACING / spacing))) for n in shape)
+    gen_shape = shape_at(shape, spacing)
     sim = synth_mammogram(rng, gen_shape, view=str(rng.choice(["CC", "MLO"])),
                           laterality=str(rng.choice(["L", "R"])), vendor=vendor, spacing=spacing,
                           count_model=count_model)
@@ -128,7 +131,7 @@ def randomized_pool(n, seed=0, *, jobs=1, progress=None, **kwargs):
     -------
     list of PoolImage
     """
-    from .benchmark import _map
+    from ..._utils import parallel_map
 
     items = [(int(seed), i, kwargs) for i in range(int(n))]
-    return _map(_pool_item, items, jobs, f"pool {seed}", progress)
+    return parallel_map(_pool_item, items, jobs, f"pool {seed}", progress)
