@@ -172,7 +172,7 @@ def test_extract_patches_validation():
 
 def test_dataset_target_is_proximity_map():
     m = make_tiny(0, shape=(100, 120))
-    ds = PatchDataset([m], xi=6, alpha=1.0, patch=64, stride=48)
+    ds = PatchDataset([m], xi=6, alpha=1.0, patch=64, stride=48, normalize="none")
     full = proximity_map(m.mask, xi=6, alpha=1.0)
     assert len(ds) >= 1
     for i in range(len(ds)):
@@ -355,8 +355,8 @@ def test_dataset_standardises_whole_images_before_cutting_patches(tiny_data):
     from hdogreg.standardize import standardize
 
     images = tiny_data[0][:1]
-    raw = PatchDataset(images, 6, 1, 64, 48)
-    std = PatchDataset(images, 6, 1, 64, 48, normalize="noise")
+    raw = PatchDataset(images, 6, 1, 64, 48, normalize="none")
+    std = PatchDataset(images, 6, 1, 64, 48)          # the default standardises
     whole = standardize(images[0].image)
     assert len(std) == len(raw) > 0
     for k, (_, r, c) in std.source.iterrows():
@@ -373,8 +373,9 @@ def test_normalize_option_is_validated_recorded_and_keeps_old_hashes(tiny_data, 
 
     with pytest.raises(ValueError, match="normalize must be one of .*'z'"):
         TrainConfig(**TINY, normalize="z")
-    cfg = TrainConfig(**TINY)
-    assert cfg.normalize == "none" and cfg.to_dict()["normalize"] == "none"
+    assert TrainConfig(**TINY).normalize == "noise"      # the default
+    cfg = TrainConfig(**TINY, normalize="none")
+    assert cfg.to_dict()["normalize"] == "none"
     # normalize="none" leaves the cache key of runs made before the option existed unchanged.
     old = {k: v for k, v in cfg.to_dict().items() if k != "normalize"}
     text = json.dumps({"config": old, "data": ["h"]}, sort_keys=True)
