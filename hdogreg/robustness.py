@@ -13,8 +13,9 @@ Not in the paper, whose Discussion names vendor brightness and contrast as its m
 A *method* scores a list of images (:class:`hdogreg.evaluation.ImageScores`) and has an
 operating point chosen beforehand on validation data. Per method and condition the study
 reports the FROC curve, the TPR at 0.4 FP/cm^2 of that curve, and the TPR and FP/cm^2 of the
-fixed operating point (:func:`operating_point`) - whether the validated threshold keeps its
-meaning. :func:`spread_summary` condenses a study into the range of TPRs over conditions.
+fixed operating point (:func:`hdogreg.evaluation.operating_point`) - whether the
+validated threshold keeps its meaning. :func:`spread_summary` condenses a study into the range
+of TPRs over conditions.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pandas as pd
 from .perturb import PERTURBATIONS, perturb
 
 __all__ = ["SPACINGS", "Method", "fusion_method", "ciecholewski_method", "wang_yang_method",
-           "threshold_on", "perturbed_images", "spacing_twins", "operating_point",
+           "threshold_on", "perturbed_images", "spacing_twins",
            "evaluate_condition", "robustness_table", "spread_summary", "curves_frame", "KINDS",
            "STUDY_METHODS", "study_conditions", "study_methods"]
 
@@ -178,28 +179,6 @@ def spacing_twins(data_dir, images, spacing):
     return [spacing_twin(data_dir, m.file_id, spacing) for m in images]
 
 
-def operating_point(scores, threshold):
-    """TPR and FP/cm^2 of the detections kept at a fixed threshold, pooled over images.
-
-    Parameters
-    ----------
-    scores : list of ImageScores
-    threshold : float
-        Objects with ``score >= threshold`` are kept.
-
-    Returns
-    -------
-    tpr, fp_per_cm2 : float
-        ``sum TP / sum N_ref`` and ``sum FP / sum breast area`` (as :func:`hdogreg.metrics.froc_curve`).
-    """
-    from .metrics import froc_counts, froc_curve
-
-    counts = [froc_counts(s.labels, s.scores, s.ref, [float(threshold)]) for s in scores]
-    fp_cm2, tpr = froc_curve([c.tp for c in counts], [c.fp for c in counts],
-                             [c.n_ref for c in counts], [s.breast_area_cm2 for s in scores])
-    return float(tpr[0]), float(fp_cm2[0])
-
-
 def evaluate_condition(scores, threshold, *, n_boot=20, fp_at=0.4, seed=0):
     """Summary of one method on one condition.
 
@@ -218,10 +197,10 @@ def evaluate_condition(scores, threshold, *, n_boot=20, fp_at=0.4, seed=0):
         ``pauc_hi``, ``tpr_op`` and ``fp_op`` (at `threshold`), ``n_images``, ``n_ref``.
     summary : DetectionSummary
     """
-    from .evaluation import detection_summary
+    from .evaluation import detection_summary, operating_point
 
     det = detection_summary(scores, n_boot=n_boot, fp_at=fp_at, seed=seed)
-    tpr_op, fp_op = operating_point(scores, threshold)
+    fp_op, tpr_op = operating_point(det, threshold)
     row = {"tpr04": float(det.tpr_at), "pauc": float(det.pauc), "pauc_lo": float(det.pauc_lo),
            "pauc_hi": float(det.pauc_hi), "tpr_op": tpr_op, "fp_op": fp_op,
            "n_images": int(det.n_images), "n_ref": int(det.n_ref)}

@@ -9,6 +9,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ["richest_window", "mc_window", "display_range", "show_image", "overlay_outline", "plot_mean_roc",
+           "froc_axes",
            "example_patch", "error_extents"]
 
 
@@ -177,6 +178,27 @@ def plot_mean_roc(ax, rocs, aucs, colors, names, *, title=None, band_alpha=0.2):
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.legend(loc="lower right", fontsize=9)
+
+
+def froc_axes(ax, title=None, *, max_fp=1.0):
+    """Frame an FROC plot: FP/cm^2 from 0 to `max_fp`, TPR 0 to 1, labels, legend.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        With the curves already drawn (their labels make the legend).
+    title : str, optional
+    max_fp : float, optional
+        Right end of the FP axis (the paper's pAUC range: 1 FP/cm^2).
+    """
+    ax.set_xlim(0, max_fp)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("false positives per cm²")
+    ax.set_ylabel("true positive rate")
+    if title:
+        ax.set_title(title)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(loc="lower right")
 
 
 def error_extents(center, lo, hi):

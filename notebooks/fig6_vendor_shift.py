@@ -50,6 +50,7 @@ from IPython.display import display
 from hdogreg import evaluation as ev
 from hdogreg.book import save_results, shown_path
 from hdogreg.pipeline import SegmentParams
+from hdogreg.viz import froc_axes
 
 budget = "paper" if paper else "cpu"
 params = SegmentParams(window=window, stride=stride, o_thr=o_thr)
@@ -93,12 +94,7 @@ for (key, label), color in zip(names.items(), ("C0", "C3")):
     ax.fill_between(s.band["fp_per_cm2"], s.band["tpr_lo"], s.band["tpr_hi"], step="post", alpha=0.2, color=color)
     ax.step(s.band["fp_per_cm2"], s.band["tpr"], where="post", color=color, label=f"{label} (pAUC {s.pauc_mean:.3f})")
 ax.axvspan(0.2, 0.6, color="grey", alpha=0.08, label="0.2–0.6 FP/cm²")
-ax.set_xlim(0, 1)
-ax.set_ylim(0, 1.02)
-ax.set_xlabel("false positives per cm²")
-ax.set_ylabel("true positive rate")
-ax.set_title(f"12-bit test images ({shift['n_local_test']})")
-ax.legend(loc="lower right")
+froc_axes(ax, f"12-bit test images ({shift['n_local_test']})")
 plt.show()
 
 # %% [markdown]

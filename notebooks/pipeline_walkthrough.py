@@ -204,8 +204,9 @@ result.table.head(10)
 # %%
 if compare_shipped:
     from hdogreg import evaluation as ev
-    from hdogreg.robustness import operating_point
+    from hdogreg.robustness import evaluate_condition
     from hdogreg.store import load_model, shipped_model_path
+    from hdogreg.viz import froc_axes
 
     shipped, shipped_settings = load_model(shipped_model_path())
     shipped_params = validated.params.replace(p_thr=float(shipped_settings["p_thr"]),
@@ -216,22 +217,16 @@ if compare_shipped:
     compare = {}
     for label, net, p, p_op in (("book model", model, validated.params, validated.p_thr),
                                 ("shipped model", shipped, shipped_params, shipped_params.p_thr)):
-        scores = ev.score_split(net, test_images, p, progress=False, desc=label)
-        det = ev.detection_summary(scores, n_boot=n_boot)
-        tpr_op, fp_op = operating_point(scores, p_op)
+        row, det = evaluate_condition(ev.score_split(net, test_images, p, progress=False, desc=label),
+                                      p_op, n_boot=n_boot)
         compare[label] = (det, {"model": label, "normalize": p.normalize, "p_thr": p_op,
-                                "pAUC": det.pauc, "TPR at 0.4 FP/cm²": det.tpr_at,
-                                "TPR at its p_thr": tpr_op, "FP/cm² at its p_thr": fp_op,
-                                "images": det.n_images, "reference MCs": det.n_ref})
+                                "pAUC": row["pauc"], "TPR at 0.4 FP/cm²": row["tpr04"],
+                                "TPR at its p_thr": row["tpr_op"], "FP/cm² at its p_thr": row["fp_op"],
+                                "images": row["n_images"], "reference MCs": row["n_ref"]})
     fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
     for label, (det, _) in compare.items():
         ax.step(det.band["fp_per_cm2"], det.band["tpr"], where="post", label=f"{label} (pAUC {det.pauc:.3f})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("false positives per cm²")
-    ax.set_ylabel("true positive rate")
-    ax.set_title(f"test split ({len(test_images)} images)")
-    ax.legend(loc="lower right")
+    froc_axes(ax, f"test split ({len(test_images)} images)")
     plt.show()
     shipped_table = pd.DataFrame([row for _, row in compare.values()])
     save_results(shipped_table, "pipeline_walkthrough_shipped")

@@ -59,6 +59,7 @@ def test_ci_lints_before_it_tests():
 
 def test_shipped_model_works_from_an_installed_wheel(tmp_path, make_dicom):
     """A non-editable wheel in a clean venv: the model is package data; `hdogreg segment` runs."""
+    import os
     import shutil
     import subprocess
     import sys
@@ -94,7 +95,7 @@ def test_shipped_model_works_from_an_installed_wheel(tmp_path, make_dicom):
              "p = default_model_path(); m, s = load_model(p); "
              "print(json.dumps({'file': hdogreg.__file__, 'model': str(p), 'p_thr': s['p_thr'], "
              "'normalize': s['normalize']}))")
-    env = {k: v for k, v in __import__("os").environ.items() if k not in ("HDOGREG_MODEL", "PYTHONPATH")}
+    env = {k: v for k, v in os.environ.items() if k not in ("HDOGREG_MODEL", "PYTHONPATH")}
     out = subprocess.run([str(py), "-c", probe], cwd=work, env=env, check=True, capture_output=True,
                          text=True)
     info = json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hdogreg.viz import display_range, mc_window, plot_mean_roc, richest_window
+from hdogreg.viz import display_range, froc_axes, mc_window, plot_mean_roc, richest_window
 
 
 def test_richest_window_finds_the_cluster():
@@ -70,3 +70,18 @@ def test_error_extents_never_negative():
 
     ext = error_extents([0.49, 0.5, 0.8], [0.5, 0.4, 0.7], [0.5, 0.7, 0.75])
     np.testing.assert_allclose(ext, [[0, 0.1, 0.1], [0.01, 0.2, 0]], atol=1e-12)
+
+
+def test_froc_axes_frames_the_plot_and_adds_a_legend_only_for_labelled_curves():
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2)
+    a.step([0, 0.5, 2], [0, 0.4, 0.8], label="ours")
+    froc_axes(a, "test")
+    assert a.get_xlim() == (0, 1.0) and a.get_ylim() == (0, 1.02)
+    assert a.get_title() == "test" and a.get_xlabel() == "false positives per cm²"
+    assert a.get_legend() is not None
+    b.step([0, 1], [0, 1])
+    froc_axes(b, max_fp=2.0)
+    assert b.get_xlim() == (0, 2.0) and b.get_legend() is None and b.get_title() == ""
+    plt.close(fig)
