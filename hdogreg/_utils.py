@@ -167,3 +167,81 @@ def robust_sd(values):
     """
     v = np.asarray(values).ravel()   # computed in the values' own float type
     return MAD_TO_SD * float(np.median(np.abs(v - np.median(v))))
+
+
+def model_digest(model):
+    """SHA-256 hex digest of a network: its class name and every tensor of its ``state_dict``.
+
+    Two models with the same weights (in the same layout) have the same digest, whatever
+    file they came from: the cache key of everything computed from a model.
+    """
+    h = hashlib.sha256(type(model).__qualname__.encode())
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _module_file(name):
+    """Source file of an ``hdogreg`` module name, or None if there is none."""
+    pkg = Path(__file__).resolve().parent
+    parts = name.split(".")[1:]
+    for path in (pkg.joinpath(*parts).with_suffix(".py"), pkg.joinpath(*parts, "__init__.py")):
+        if parts and path.is_file():
+            return path
+    return pkg / "__init__.py" if not parts else None
+
+
+def _imported_modules(name, path):
+    """``hdogreg`` modules imported anywhere in one module's source (also inside functions)."""
+    import ast
+
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{a.name}" for a in node.names)  # `from . import hessian`
+    return {m for m in found if m.split(".")[0] == "hdogreg" and _module_file(m) is not None}
+
+
+def source_digest(*modules):
+    """SHA-256 hex digest of the source of `modules` and of every ``hdogreg`` module they import.
+
+    The imports are followed transitively, including those inside functions (read from the
+    source, nothing is imported), so a cache keyed by this digest is invalidated by a change
+    to any code its result can depend on, and only by such a change.
+
+    Parameters
+    ----------
+    *modules : str
+        Dotted names, e.g. ``"hdogreg.features"``.
+
+    Examples
+    --------
+    >>> source_digest("hdogreg.features") == source_digest("hdogreg.features")
+    True
+    """
+    todo, seen = list(modules), {}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _module_file(name)
+        if path is None:
+            raise ValueError(f"{name}: not a module of the hdogreg package")
+        seen[name] = path
+        todo.extend(_imported_modules(name, path))
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(set(seen.values())):
+        h.update(f"{path.relative_to(pkg).as_posix()}\n".encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()

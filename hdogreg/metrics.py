@@ -15,7 +15,8 @@ Summary of the definitions (each function's docstring has the details):
   predicted object that overlaps it most (paper footnote 2: point annotations are excluded).
 * :func:`match_detections` -- one-to-one matching of predicted and reference objects under the
   paper's localisation rule (centroid distance <= 5 px or IoU >= 0.3).
-* :func:`froc_counts`, :func:`froc_curve`, :func:`partial_auc`, :func:`bootstrap_froc`,
+* :func:`froc_counts`, :func:`froc_curve`, :func:`partial_auc`, :func:`bootstrap_froc`
+  (draws: :func:`bootstrap_weights`),
   :func:`tpr_at` -- FROC analysis against false positives per cm^2 of breast area.
 * :func:`choose_threshold` -- operating point closest to (FP = 0, TPR = 1), on validation only.
 * :func:`wilcoxon_paired` -- paired Wilcoxon signed-rank test between two methods.
@@ -42,6 +43,7 @@ __all__ = [
     "score_thresholds",
     "froc_curve",
     "partial_auc",
+    "bootstrap_weights",
     "bootstrap_froc",
     "tpr_at",
     "choose_threshold",
@@ -583,6 +585,51 @@ class BootstrapResult(NamedTuple):
     samples: np.ndarray  #: (n_boot,) pAUC of every bootstrap sample
 
 
+def bootstrap_weights(groups, n_boot=100, seed=0):
+    """How often each image enters each bootstrap sample, resampling whole groups.
+
+    Parameters
+    ----------
+    groups : int or (n_images,) array_like
+        Resampling unit of each image (e.g. patient id): whole groups are drawn with
+        replacement, so images of one group stay together. An int ``n`` means ``n`` images,
+        each its own group.
+    n_boot : int, optional
+        Number of bootstrap samples.
+    seed : int or numpy.random.Generator, optional
+        The same seed gives the same draws.
+
+    Returns
+    -------
+    weights : (n_boot, n_images) ndarray of float
+        ``weights[b, i]``: the number of times image ``i``'s group is drawn in sample ``b``;
+        each sample draws as many groups as there are.
+
+    Examples
+    --------
+    >>> w = bootstrap_weights(["a", "a", "b"], n_boot=4, seed=0)
+    >>> w.shape
+    (4, 3)
+    >>> bool((w[:, 0] == w[:, 1]).all())
+    True
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if np.ndim(groups) == 0:
+        code = np.arange(int(groups))
+    else:
+        groups = np.asarray(groups)
+        if groups.ndim != 1:
+            raise ValueError(f"groups must be one-dimensional, got shape {groups.shape}")
+        code = np.unique(groups, return_inverse=True)[1].ravel()
+    if code.size == 0:
+        raise ValueError("no images to resample")
+    n_units = int(code.max()) + 1
+    draws = default_rng(seed).integers(0, n_units, size=(n_boot, n_units))
+    counts = np.bincount((draws + n_units * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * n_units)
+    return counts.reshape(n_boot, n_units)[:, code].astype(float)
+
+
 def bootstrap_froc(per_image_tp, per_image_fp, per_image_nref, per_image_area, groups=None, n_boot=100,
                    seed=0, *, max_fp=1.0):
     """Bootstrap distribution of the FROC pAUC, resampling images (or patients) with replacement.
@@ -632,18 +679,9 @@ def bootstrap_froc(per_image_tp, per_image_fp, per_image_nref, per_image_area, g
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     if (area <= 0).any():
         raise ValueError(f"breast areas must be > 0, got minimum {area.min()}")
-    if groups is None:
-        code = np.arange(n_img)
-    else:
-        groups = np.asarray(groups)
-        if groups.shape != (n_img,):
-            raise ValueError(f"groups must have one entry per image ({n_img}), got shape {groups.shape}")
-        code = np.unique(groups, return_inverse=True)[1].ravel()
-    n_units = int(code.max()) + 1
-    rng = default_rng(seed)
-    draws = rng.integers(0, n_units, size=(n_boot, n_units))
-    counts = np.bincount((draws + n_units * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * n_units)
-    weights = counts.reshape(n_boot, n_units)[:, code].astype(float)  # (n_boot, n_images)
+    if groups is not None and np.shape(groups) != (n_img,):
+        raise ValueError(f"groups must have one entry per image ({n_img}), got shape {np.shape(groups)}")
+    weights = bootstrap_weights(n_img if groups is None else groups, n_boot, seed)  # (n_boot, n_images)
     total_ref = weights @ nref
     ok = total_ref > 0
     fp_cm2 = (weights @ fp) / (weights @ area)[:, None]

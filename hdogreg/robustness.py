@@ -76,7 +76,7 @@ def threshold_on(method, images, fp_at=0.4):
 
     :func:`hdogreg.evaluation.threshold_at_fp` of the FROC curve of ``method.score(images)``.
     """
-    from .evaluation import detection_summary, threshold_at_fp
+    from .evaluation.detection import detection_summary, threshold_at_fp
 
     return float(threshold_at_fp(detection_summary(method.score(images), n_boot=1), fp_at))
 
@@ -99,7 +99,7 @@ def fusion_method(name, model, params, threshold=None, *, val_images=None, fp_at
     -------
     Method
     """
-    from .evaluation import score_split
+    from .evaluation.scoring import score_split
 
     method = Method(name, lambda images: score_split(model, images, params, cache=False,
                                                      progress=False))
@@ -108,7 +108,7 @@ def fusion_method(name, model, params, threshold=None, *, val_images=None, fp_at
 
 def ciecholewski_method(name="Ciecholewski", normalize="noise"):
     """Ciecholewski's morphology (:func:`hdogreg.evaluation.ciecholewski_split`): no threshold."""
-    from .evaluation import ciecholewski_split
+    from .evaluation.scoring import ciecholewski_split
 
     return Method(name, lambda images: ciecholewski_split(images, normalize=normalize,
                                                           progress=False), 1.0)
@@ -116,7 +116,7 @@ def ciecholewski_method(name="Ciecholewski", normalize="noise"):
 
 def wang_yang_method(model, name="Wang & Yang", threshold=None, *, val_images=None, fp_at=0.4):
     """Wang & Yang (:func:`hdogreg.evaluation.wang_yang_split`), threshold as in :func:`fusion_method`."""
-    from .evaluation import wang_yang_split
+    from .evaluation.scoring import wang_yang_split
 
     method = Method(name, lambda images: wang_yang_split(model, images, progress=False))
     return _with_threshold(method, threshold, val_images, fp_at)
@@ -197,7 +197,7 @@ def evaluate_condition(scores, threshold, *, n_boot=20, fp_at=0.4, seed=0):
         ``pauc_hi``, ``tpr_op`` and ``fp_op`` (at `threshold`), ``n_images``, ``n_ref``.
     summary : DetectionSummary
     """
-    from .evaluation import detection_summary, operating_point
+    from .evaluation.detection import detection_summary, operating_point
 
     det = detection_summary(scores, n_boot=n_boot, fp_at=fp_at, seed=seed)
     fp_op, tpr_op = operating_point(det, threshold)

@@ -297,6 +297,30 @@ def test_bootstrap_sample_matches_direct_computation():
         assert res.samples[k] == pytest.approx(expected)
 
 
+def test_bootstrap_weights_count_group_draws():
+    groups = ["b", "a", "b", "c"]
+    w = M.bootstrap_weights(groups, n_boot=6, seed=3)
+    assert w.shape == (6, 4)
+    draws = np.random.default_rng(3).integers(0, 3, size=(6, 3))  # codes: a=0, b=1, c=2
+    for k in range(6):
+        per_group = np.bincount(draws[k], minlength=3)
+        np.testing.assert_array_equal(w[k], per_group[[1, 0, 1, 2]])
+    np.testing.assert_array_equal(M.bootstrap_weights(4, 6, 3), M.bootstrap_weights(np.arange(4), 6, 3))
+    with pytest.raises(ValueError, match="n_boot"):
+        M.bootstrap_weights(4, 0)
+
+
+def test_bootstrap_froc_samples_are_its_weights():
+    tp, fp, nref, area = _synthetic_counts(np.random.default_rng(6), n_img=7)
+    groups = [0, 0, 1, 2, 2, 2, 3]
+    res = M.bootstrap_froc(tp, fp, nref, area, groups=groups, n_boot=9, seed=2)
+    w = M.bootstrap_weights(groups, 9, 2)
+    for k in range(9):
+        idx = np.repeat(np.arange(7), w[k].astype(int))
+        expected = M.partial_auc(*M.froc_curve(tp[idx], fp[idx], nref[idx], area[idx]))
+        assert res.samples[k] == pytest.approx(expected)
+
+
 def test_bootstrap_groups_resample_whole_patients():
     tp, fp, nref, area = _synthetic_counts(np.random.default_rng(5), n_img=8)
     full = M.partial_auc(*M.froc_curve(tp, fp, nref, area))

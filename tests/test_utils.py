@@ -59,3 +59,49 @@ def test_an_error_after_the_body_removed_its_temporary_file_is_still_raised(tmp_
             tmp.unlink()
             raise OSError("gone")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ code and model digests
+
+
+def _package_copy(tmp_path, monkeypatch):
+    """A throw-away package ``hdogreg`` whose modules import each other, for source_digest."""
+    import hdogreg._utils as utils
+
+    pkg = tmp_path / "hdogreg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .sub import b\n")
+    (pkg / "sub" / "b.py").write_text("def f():\n    from hdogreg import c\n")  # import in a function
+    (pkg / "c.py").write_text("X = 1\n")
+    (pkg / "d.py").write_text("Y = 1\n")  # imported by nobody
+    monkeypatch.setattr(utils, "__file__", str(pkg / "_utils.py"))
+    return pkg
+
+
+def test_source_digest_follows_imports_and_only_them(tmp_path, monkeypatch):
+    from hdogreg._utils import source_digest
+
+    pkg = _package_copy(tmp_path, monkeypatch)
+    before = source_digest("hdogreg.a")
+    (pkg / "d.py").write_text("Y = 2\n")
+    assert source_digest("hdogreg.a") == before  # not imported: not part of the key
+    (pkg / "c.py").write_text("X = 2\n")
+    assert source_digest("hdogreg.a") != before  # imported inside a function of an import
+    with pytest.raises(ValueError, match="hdogreg.nothing"):
+        source_digest("hdogreg.nothing")
+
+
+def test_model_digest_depends_on_the_weights_only():
+    torch = pytest.importorskip("torch")
+    from hdogreg._utils import model_digest
+
+    torch.manual_seed(0)
+    a = torch.nn.Conv2d(1, 1, 3)
+    b = torch.nn.Conv2d(1, 1, 3)
+    b.load_state_dict(a.state_dict())
+    assert model_digest(a) == model_digest(b)
+    with torch.no_grad():
+        b.bias += 1
+    assert model_digest(a) != model_digest(b)

@@ -1,0 +1,251 @@
+"""Scoring of splits: every candidate object of every image with its score (:class:`ImageScores`).
+
+:func:`score_split` runs our method (HDoG candidates cached in memory per image, proximity maps
+cached on disk per model and image, the fusion scores of every candidate in one pass, so that
+a threshold sweep over ``p_thr`` is only a filtering); :func:`ciecholewski_split` and
+:func:`wang_yang_split` give the comparison methods' results in the same form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._utils import atomic_path, check_image, model_digest
+
+__all__ = ["ImageScores", "score_split", "ciecholewski_split", "wang_yang_split"]
+
+
+@dataclass
+class ImageScores:
+    """One image's candidate objects with scores, its reference and its breast area.
+
+    Object ``l`` of `labels` is a detection at threshold ``t`` iff ``scores[l - 1] >= t``
+    (the convention of :func:`hdogreg.fusion.fuse` and :func:`hdogreg.metrics.froc_counts`).
+    A method without a threshold (Ciecholewski) has all scores 1.
+
+    Attributes
+    ----------
+    file_id, patient_id, vendor : str
+    labels : (H, W) ndarray of int
+        Candidate objects 1..n.
+    scores : (n,) ndarray of float
+    ref : (H, W) ndarray of int
+        Reference objects (``Mammogram.mc_labels()``).
+    breast_area_cm2 : float
+    """
+
+    file_id: str
+    patient_id: str
+    vendor: str | None
+    labels: np.ndarray
+    scores: np.ndarray
+    ref: np.ndarray
+    breast_area_cm2: float
+
+    @property
+    def n_ref(self):
+        """Number of reference objects."""
+        return int(np.unique(self.ref[self.ref > 0]).size)
+
+    def at(self, threshold):
+        """Label image of the objects kept at `threshold` (labels unchanged, others 0)."""
+        keep = np.r_[False, np.asarray(self.scores) >= threshold]
+        return np.where(keep[self.labels], self.labels, 0)
+
+
+def _compact(labels):
+    labels = np.asarray(labels)
+    top = int(labels.max(initial=0))
+    return labels.astype(np.uint16 if top < 2**16 else np.int32, copy=False)
+
+
+def _area_cm2(breast, spacing_mm):
+    return float(np.count_nonzero(breast)) * float(spacing_mm) ** 2 / 100.0
+
+
+def _image_key(image):
+    image = np.ascontiguousarray(image)
+    return hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + str(image.shape)
+
+
+_HDOG_CACHE: dict = {}
+_HDOG_CACHE_MAX = 160
+
+
+def _native_and_hdog(image, pixel_spacing, params):
+    """Return the image as both branches see it (:func:`~hdogreg.pipeline.native_input`), its HDoG labels.
+
+    Cached in memory: they do not depend on the model, so a grid of models computes them once
+    per image.
+    """
+    from ..hdog import hdog_segment
+    from ..pipeline import native_input
+
+    key = (_image_key(image), float(pixel_spacing), params.normalize,
+           tuple(sorted(params.hdog_kwargs().items())))
+    hit = _HDOG_CACHE.get(key)
+    if hit is None:
+        nat = native_input(image, params.normalize, pixel_spacing=pixel_spacing)
+        labels = _compact(hdog_segment(nat.image, **params.hdog_kwargs()).labels)
+        hit = (nat, labels)
+        if len(_HDOG_CACHE) >= _HDOG_CACHE_MAX:
+            _HDOG_CACHE.pop(next(iter(_HDOG_CACHE)))
+        _HDOG_CACHE[key] = hit
+    return hit
+
+
+def _pmap(model, image, breast, params, digest, cache_dir, progress):
+    """Proximity map of an image, cached on disk per (model, image, inference settings)."""
+    from ..inference import predict_proximity
+
+    path = None
+    if cache_dir is not None and digest is not None:
+        key = hashlib.sha256(json.dumps([digest, _image_key(image), params.inference_kwargs()],
+                                        sort_keys=True).encode()).hexdigest()[:32]
+        path = Path(cache_dir) / f"{key}.npy"
+        if path.is_file():
+            try:
+                pmap = np.load(path)
+                if pmap.shape == image.shape:
+                    return pmap
+            except (OSError, ValueError):
+                pass
+    pmap = predict_proximity(model, image, mask=breast, progress=progress, **params.inference_kwargs())
+    if path is not None:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, pmap)
+    return pmap
+
+
+def _pmap_cache_dir(cache):
+    if cache is False or cache is None:
+        return None
+    if cache is True:
+        from ..paths import build_dir
+
+        return build_dir() / "cache" / "pmaps"
+    return Path(cache)
+
+
+def _iter_inputs(model, images, params, cache, progress, desc):
+    """Yield (mammogram, NativeInput, hdog labels, pmap inside the fusion region) per image."""
+    from tqdm import tqdm
+
+    from ..pipeline import fusion_region
+
+    cache_dir = _pmap_cache_dir(cache)
+    digest = model_digest(model)[:24] if cache_dir is not None else None
+    for m in tqdm(images, desc=desc, disable=None if progress else True):
+        image = check_image(m.image, name=str(getattr(m, "file_id", "image")))
+        nat, labels = _native_and_hdog(image, m.pixel_spacing, params)
+        pmap = _pmap(model, nat.image, nat.breast, params, digest, cache_dir, False)
+        region = fusion_region(nat.breast, params.breast_erosion)
+        yield m, nat, labels, np.where(region, pmap, np.float32(0))
+
+
+def _scores_from(m, nat, labels, fmap, params, o_thr=None):
+    from ..fusion import fuse
+
+    o = params.o_thr if o_thr is None else o_thr
+    cand = fuse(labels, fmap, -np.inf, o, fill_holes=params.fill_holes)
+    return ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
+                       _compact(nat.labels_to_input(cand.labels)), np.asarray(cand.scores, float),
+                       _compact(m.mc_labels()), _area_cm2(nat.breast, nat.native_spacing))
+
+
+def score_split(model, images, params=None, *, cache=True, progress=True, desc="scoring"):
+    """Run the method on images: every HDoG candidate with its fusion score.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Regression network, ``(N, 1, H, W) -> (N, 1, H, W)``.
+    images : sequence of Mammogram
+    params : SegmentParams, optional
+        Pipeline settings (default: the paper's); ``p_thr`` is ignored (every candidate is
+        returned with the largest ``p_thr`` at which it is kept).
+    cache : bool or path, optional
+        Cache proximity maps on disk (default ``<build>/cache/pmaps``), keyed by the model's
+        weights, the image and the inference settings; HDoG results are cached in memory.
+    progress : bool, optional
+    desc : str, optional
+        Label of the progress bar.
+
+    Returns
+    -------
+    list of ImageScores
+        Candidates of :meth:`hdogreg.pipeline.SegmentationResult.candidates`: the fusion at
+        ``p_thr = -inf`` with holes filled, so that ``scores >= p_thr`` reproduces the output
+        at ``p_thr`` (up to holes bordered by several objects).
+    """
+    from ..pipeline import SegmentParams
+
+    params = SegmentParams() if params is None else params
+    return [_scores_from(*item, params)
+            for item in _iter_inputs(model, images, params, cache, progress, desc)]
+
+
+def _native(m, normalize):
+    """``native_input`` of a Mammogram (its own spacing), the comparison methods' view of it."""
+    from ..pipeline import native_input
+
+    image = check_image(m.image, name=str(getattr(m, "file_id", "image")))
+    return native_input(image, normalize, pixel_spacing=m.pixel_spacing)
+
+
+def ciecholewski_split(images, *, normalize="noise", progress=True, **kwargs):
+    """Ciecholewski's segmentation of every image as :class:`ImageScores` (all scores 1).
+
+    Each image is prepared as for our method (:func:`hdogreg.pipeline.native_input`: 0.07 mm,
+    breast mask, standardisation `normalize`; ``"none"`` is the raw scale the method was
+    published on); the breast mask bounds the segmentation, whose labels are mapped back
+    onto the image's own grid. `kwargs` go to
+    :func:`hdogreg.baselines.ciecholewski.ciecholewski_segment`.
+    """
+    from tqdm import tqdm
+
+    from ..baselines.ciecholewski import ciecholewski_segment
+
+    out = []
+    for m in tqdm(images, desc="Ciecholewski", disable=None if progress else True):
+        nat = _native(m, normalize)
+        labels = ciecholewski_segment(nat.image, breast_mask=nat.breast, **kwargs)
+        out.append(ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
+                               _compact(nat.labels_to_input(labels)), np.ones(int(labels.max(initial=0))),
+                               _compact(m.mc_labels()), _area_cm2(nat.breast, nat.native_spacing)))
+    return out
+
+
+def wang_yang_split(model, images, *, normalize=None, progress=True):
+    """Wang & Yang detections (candidate disks with MC probabilities) as :class:`ImageScores`.
+
+    Images are prepared as in :func:`ciecholewski_split`, standardised as the context network
+    was trained (``model.normalize``, ``"none"`` if not recorded); a different `normalize`
+    raises ValueError.
+    """
+    from tqdm import tqdm
+
+    from ..baselines.wang_yang import wang_yang_detect
+
+    trained = getattr(model, "normalize", "none")
+    if normalize is None:
+        normalize = trained
+    elif normalize != trained:
+        raise ValueError(f"the context network was trained with normalize={trained!r}, "
+                         f"got normalize={normalize!r}")
+    out = []
+    for m in tqdm(images, desc="Wang & Yang", disable=None if progress else True):
+        nat = _native(m, normalize)
+        labels, scores = wang_yang_detect(model, nat.image, breast_mask=nat.breast)
+        # a candidate whose disk is entirely taken by others (same centre) has no pixel left
+        scores = np.asarray(scores, float)[: int(labels.max(initial=0))]
+        out.append(ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
+                               _compact(nat.labels_to_input(labels)), scores, _compact(m.mc_labels()),
+                               _area_cm2(nat.breast, nat.native_spacing)))
+    return out
