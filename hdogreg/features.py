@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 from skimage.measure import label as _label
 from skimage.measure import regionprops, regionprops_table
-from tqdm import tqdm
 
 __all__ = [
     "REGIONAL_FEATURES",
@@ -35,7 +34,6 @@ __all__ = [
     "regional_features",
     "individual_features",
     "roi_features",
-    "feature_table",
 ]
 
 #: Names of the 17 regional features, in the paper's order.
@@ -354,45 +352,3 @@ def roi_features(segmentation, image, *, pixel_spacing, connectivity=1):
     out[[f"mc_{p}_std" for p in INDIVIDUAL_PROPERTIES]] = stds
     return out
 
-
-def feature_table(rois, *, connectivity=1, total=None, progress=None):
-    """Features of many ROIs as one table.
-
-    Parameters
-    ----------
-    rois : iterable of tuple
-        ``(roi_id, segmentation, image, pixel_spacing)`` for each ROI; may be a generator
-        (segmentations are then computed lazily, one at a time).
-    connectivity : {1, 2}, optional
-        Connectivity used to label boolean masks.
-    total : int, optional
-        Number of ROIs, for the progress bar when `rois` has no ``len``.
-    progress : bool or None, optional
-        Show a tqdm progress bar; None (default) shows it only on a terminal/notebook.
-
-    Returns
-    -------
-    table : pandas.DataFrame
-        One row per ROI, index ``roi_id``, columns :data:`FEATURE_NAMES` (float; NaN where a
-        feature is undefined, see :func:`roi_features`). Units in :data:`FEATURE_UNITS`.
-
-    Raises
-    ------
-    ValueError
-        If a ``roi_id`` repeats.
-    """
-    if total is None and hasattr(rois, "__len__"):
-        total = len(rois)
-    ids, rows = [], []
-    for roi_id, segmentation, image, spacing in tqdm(
-        rois, total=total, desc="features", disable=None if progress is None else not progress
-    ):
-        ids.append(roi_id)
-        rows.append(
-            roi_features(segmentation, image, pixel_spacing=spacing, connectivity=connectivity)
-        )
-    if len(set(ids)) != len(ids):
-        dup = pd.Index(ids)[pd.Index(ids).duplicated()][0]
-        raise ValueError(f"roi_id {dup!r} appears more than once")
-    table = pd.DataFrame(rows, index=pd.Index(ids, name="roi_id"), columns=list(FEATURE_NAMES))
-    return table.astype(float)

@@ -134,8 +134,6 @@ def as_unit_image(image, intensity_scale=None, *, name="image"):
         out = (out / np.float32(intensity_scale)).astype(np.float32, copy=False)
     elif kind in "iu":
         out = out / np.float32(np.iinfo(arr.dtype).max)
-    elif kind == "b":
-        pass
     out = out.astype(np.float32, copy=False)
     lo, hi = float(out.min()), float(out.max())
     if lo < 0 or hi > 1:

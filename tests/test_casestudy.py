@@ -12,7 +12,6 @@ from hdogreg.casestudy import (
     PAPER_FIG8_AUC,
     PAPER_TABLE4,
     binary_metrics,
-    cohort_rois,
     crop,
     cross_validate,
     feature_importance,
@@ -96,69 +95,6 @@ def test_crop_is_a_view_with_x_as_column():
     image = np.arange(100).reshape(10, 10)
     c = crop(image, (2, 5, 4, 6))  # x = columns 2-3, y = row 5
     assert c.tolist() == [[52, 53]]
-
-
-def _fake_cohort():
-    rng = np.random.default_rng(0)
-    images = {"a.dcm": rng.random((300, 400)) * 0.2, "b.dcm": rng.random((200, 200)) * 0.2}
-    images["a.dcm"][100:104, 100:104] = 1.0  # one bright MC near the first ROI
-    images["a.dcm"][280:284, 380:384] = 1.0  # one in the corner
-    cohort = pd.DataFrame(
-        {
-            "roi_id": ["r1", "r2", "r3"],
-            "patient_id": ["p1", "p1", "p2"],
-            "image": ["a.dcm", "a.dcm", "b.dcm"],
-            "x0": [90, 350, 20], "y0": [90, 250, 20], "x1": [120, 400, 60], "y1": [110, 300, 60],
-            "label": [0, 0, 1],
-            "pixel_spacing": [0.07, 0.07, 0.05],
-        }
-    )
-    loads = []
-
-    def load(path, spacing):
-        loads.append(path)
-        return images[path], spacing
-
-    return cohort, images, load, loads
-
-
-@pytest.mark.parametrize("segment_on", ["roi", "image"])
-def test_cohort_rois(segment_on):
-    cohort, images, load, loads = _fake_cohort()
-    calls = []
-
-    def segment(image, spacing):
-        calls.append(image.shape)
-        return image > 0.5
-
-    rois = list(cohort_rois(cohort, segment, size=128, segment_on=segment_on, load=load,
-                            progress=False))
-    assert [r[0] for r in rois] == ["r1", "r2", "r3"]
-    assert loads == ["a.dcm", "b.dcm"]  # each image read once
-    for _roi_id, seg, image, _spacing in rois:
-        assert seg.shape == image.shape == (128, 128)
-    # crops are the fixed boxes of the images
-    x0, y0, x1, y1 = fixed_box((90, 90, 120, 110), 128, shape=(300, 400))
-    np.testing.assert_array_equal(rois[0][2], images["a.dcm"][y0:y1, x0:x1])
-    assert rois[0][1].sum() == 16 and rois[1][1].sum() == 16 and rois[2][1].sum() == 0
-    assert [r[3] for r in rois] == [0.07, 0.07, 0.05]
-    if segment_on == "image":
-        assert calls == [(300, 400), (200, 200)]
-    else:
-        assert calls == [(128, 128)] * 3
-    with pytest.raises(ValueError, match="segment_on"):
-        next(cohort_rois(cohort, segment, segment_on="x", load=load))
-
-
-def test_cohort_rois_to_feature_table():
-    from hdogreg.features import FEATURE_NAMES, feature_table
-
-    cohort, _, load, _ = _fake_cohort()
-    table = feature_table(cohort_rois(cohort, lambda im, s: im > 0.5, size=128, load=load,
-                                      progress=False), total=len(cohort), progress=False)
-    assert table.shape == (3, len(FEATURE_NAMES))
-    assert table.loc["r1", "region_area_mm2"] == pytest.approx(16 * 0.07**2)
-    assert table.loc["r3"].drop("region_n_mcs").isna().all()
 
 
 # ------------------------------------------------------------------ folds and thresholds
@@ -560,7 +496,7 @@ def test_casestudy_features_all_methods_and_cache(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("recomputed despite the cache")
 
-    monkeypatch.setattr(cs, "roi_segmentations", boom)
+    monkeypatch.setattr(cs.cohort, "roi_segmentations", boom)
     again = cs.casestudy_features(cohort, model=model, params=params, size=128, load=load,
                                   cache_dir=cache, progress=False)
     for method in tables:
@@ -573,7 +509,7 @@ def test_casestudy_features_all_methods_and_cache(tmp_path, monkeypatch):
     assert list(swept) == ["ours", "hdog", ("ours", 0.5), ("ours", 2.0)]
     pd.testing.assert_frame_equal(swept[("ours", 0.5)], tables["ours"], check_exact=True)
     assert swept[("ours", 2.0)].isna().all().all()  # nothing kept: all features missing
-    monkeypatch.setattr(cs, "roi_segmentations", boom)
+    monkeypatch.setattr(cs.cohort, "roi_segmentations", boom)
     again = cs.casestudy_features(cohort, ["ours", "hdog"], model=model, params=params,
                                   p_thrs=(0.5, 2.0), size=128, load=load, cache_dir=cache,
                                   progress=False)

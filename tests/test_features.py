@@ -11,7 +11,6 @@ from hdogreg.features import (
     FEATURE_UNITS,
     INDIVIDUAL_PROPERTIES,
     REGIONAL_FEATURES,
-    feature_table,
     individual_features,
     regional_features,
     roi_features,
@@ -227,30 +226,6 @@ def test_inputs_not_modified():
     m0, i0 = mask.copy(), image.copy()
     roi_features(mask, image, pixel_spacing=SPACING)
     assert np.array_equal(mask, m0) and np.array_equal(image, i0)
-
-
-def test_feature_table():
-    rng = np.random.default_rng(0)
-    rois = [
-        ("a", _disk(5, shape=(32, 32), center=(16, 16)), rng.random((32, 32)), SPACING),
-        ("b", np.zeros((32, 32), bool), rng.random((32, 32)), SPACING),
-        ("c", _disk(3, shape=(32, 32), center=(8, 8)) | _disk(3, shape=(32, 32), center=(24, 24)),
-         rng.random((32, 32)), 0.1),
-    ]
-    table = feature_table(iter(rois), total=3, progress=False)
-    assert table.shape == (3, 31)
-    assert table.index.name == "roi_id" and list(table.index) == ["a", "b", "c"]
-    assert list(table.columns) == list(FEATURE_NAMES)
-    assert table.loc["b"].isna().all()
-    assert table.loc["c", "region_n_mcs"] == 2
-    assert table.loc["a"].notna().all()
-    with pytest.raises(ValueError, match="'a'"):
-        feature_table([rois[0], rois[0]], progress=False)
-
-
-def test_feature_table_empty():
-    table = feature_table([], progress=False)
-    assert table.shape == (0, 31)
 
 
 def test_validation_errors():
