@@ -53,55 +53,35 @@ use_cache = True               # reuse segmentation features cached under build/
 n_gallery = 2                  # ROIs of each class shown with the three segmentations
 
 # %%
-import time
-from functools import partial
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from hdogreg.book import build_dir, save_results, shown_path
+from hdogreg.book import save_results, shown_path
 from hdogreg.casestudy import (
     PAPER_FIG8_AUC,
-    SEGMENTATION_METHODS,
-    casestudy_features,
-    chosen_tables,
+    CaseStudyConfig,
     comparison_display,
-    cross_validate,
     feature_importance,
-    load_roi,
-    make_classifier,
+    gallery_rows,
     paper_comparison,
-    results_table,
-    roc_table,
-    roi_segmentations,
-    threshold_sweep,
+    run_casestudy,
 )
-from hdogreg.data import read_casestudy_cohort
-from hdogreg.evaluation import default_model
-from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
 from hdogreg.viz import overlay_outline, plot_mean_roc, show_image
 
 # %% [markdown]
 # ## Cohort, model and features
+# The whole study runs here (`hdogreg.casestudy.run_casestudy` with this page's parameters,
+# as on the Table 4 page); the sections below show its parts.
 
 # %%
-cohort = read_casestudy_cohort(f"{data_dir}/casestudy")
+run = run_casestudy(CaseStudyConfig.from_parameters(globals()), ("hdog", "fpn", "ours"))
+cohort, y = run.cohort, run.y
 print(f"{data_dir}/casestudy: {len(cohort)} ROIs of {cohort['patient_id'].nunique()} patients, "
       f"{cohort['label'].mean():.1%} malignant (paper: 674 ROIs of 284 patients, 42.1% malignant)")
-model, settings, checkpoint = default_model(data_dir, budget, progress=False, **train_settings)
-params = SegmentParams(p_thr=settings.get("p_thr", DEFAULT_P_THR) if p_thr is None else p_thr,
-                       o_thr=o_thr).replace(**hdog_settings)
-start = time.perf_counter()
-features = casestudy_features(cohort, SEGMENTATION_METHODS, model=model, params=params,
-                              ciecholewski_kwargs=ciecholewski_settings, size=roi_size,
-                              p_thrs=p_thr_grid if tune_thresholds else (),
-                              hdog_kwargs=hdog_options,
-                              cache_dir=build_dir() / "cache" / "casestudy" if use_cache else None,
-                              progress=False)
-print(f"FPN {settings['encoder']} from {shown_path(checkpoint)}; features in "
-      f"{time.perf_counter() - start:.1f} s (~0 when the Table 4 page computed them)")
+print(f"FPN {run.settings['encoder']} from {shown_path(run.checkpoint)}; features in "
+      f"{run.features_seconds:.1f} s (~0 when the Table 4 page computed them)")
 
 # %% [markdown]
 # ## Map thresholds
@@ -110,14 +90,7 @@ print(f"FPN {settings['encoder']} from {shown_path(checkpoint)}; features in "
 # chosen on the folds that report it). HDoG only has no map threshold.
 
 # %%
-y = cohort["label"].to_numpy()
-groups = cohort["patient_id"].to_numpy()
-classifier = partial(make_classifier, **xgb_settings)  # classifier(seed) -> pipeline
-sweep = (threshold_sweep(features, y, groups, seed=seed, n_splits=n_splits,
-                         classifier=classifier, progress=False) if tune_thresholds else None)
-chosen, tables = chosen_tables(features, sweep, p_thr=params.p_thr)
-tables = {m: tables[m] for m in ("hdog", "fpn", "ours")}  # the ablation of Fig. 8
-params = params.replace(p_thr=chosen["ours"])
+sweep, chosen, tables = run.sweep, run.chosen, run.tables
 print(f"combined: p_thr = {chosen['ours']:.3g}; FPN only: threshold = {chosen['fpn']:.3g}")
 sweep
 
@@ -125,13 +98,8 @@ sweep
 # ## Cross-validation of the three segmentations
 
 # %%
-results = {
-    method: cross_validate(tables[method], y, groups, seed=seed, n_splits=n_splits,
-                           target_sensitivity=target_sensitivity, threshold_from=threshold_from,
-                           inner_splits=inner_splits, classifier=classifier, progress=False)
-    for method in ("hdog", "fpn", "ours")
-}
-fig8 = results_table(results)
+results = run.results
+fig8 = run.results_table()
 comparison = paper_comparison(fig8, PAPER_FIG8_AUC)
 comparison_display(comparison, paper_label="paper (Fig. 8 text)")
 
@@ -140,7 +108,7 @@ comparison_display(comparison, paper_label="paper (Fig. 8 text)")
 # AUC is shown only as a curve in its Fig. 8, and its other metrics are not reported ("nan").
 
 # %%
-rocs = roc_table(results)
+rocs = run.roc_table()
 colors = {"hdog": "#756bb1", "fpn": "#31a354", "ours": "#d7301f"}
 names = {"hdog": "Hessian DoG only", "fpn": "FPN only", "ours": "combined (our approach)"}
 fig, ax = plt.subplots(figsize=(5.5, 5.2))
@@ -166,14 +134,11 @@ top.index = [f"#{i + 1}" for i in range(len(top))]
 display(summary.round(3), top)
 
 # %%
-gallery = pd.concat([cohort[cohort["label"] == k].sample(min(n_gallery, int((cohort["label"] == k).sum())),
-                                                         random_state=seed) for k in (0, 1)])
+gallery = gallery_rows(cohort, n_gallery, seed)
 fig, axes = plt.subplots(len(gallery), 4, figsize=(12, 3 * len(gallery)), squeeze=False,
                          constrained_layout=True)
 for (_, row), ax_row in zip(gallery.iterrows(), axes):
-    roi, spacing, box = load_roi(row, roi_size)
-    segs = roi_segmentations(roi, ("hdog", "fpn", "ours"), model=model, params=params,
-                             fpn_threshold=chosen["fpn"], hdog_kwargs=hdog_options)
+    roi, spacing, segs = run.segment(row, ("hdog", "fpn", "ours"))
     show_image(ax_row[0], roi, f"{row['roi_id']} ({'malignant' if row['label'] else 'benign'})",
                scalebar_mm=2, pixel_spacing=spacing)
     for ax, method in zip(ax_row[1:], ("hdog", "fpn", "ours")):

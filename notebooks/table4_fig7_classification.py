@@ -66,41 +66,32 @@ use_cache = True               # reuse segmentation features cached under build/
 n_gallery = 3                  # ROIs of each class shown with their segmentations
 
 # %%
-import time
-from functools import partial
-
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from hdogreg.book import build_dir, save_results, shown_path
+from hdogreg.book import save_results, shown_path
 from hdogreg.casestudy import (
     PAPER_TABLE4,
-    SEGMENTATION_METHODS,
-    casestudy_features,
-    chosen_tables,
+    CaseStudyConfig,
     comparison_display,
-    cross_validate,
     feature_importance,
-    load_roi,
-    make_classifier,
+    gallery_rows,
     paper_comparison,
-    results_table,
-    roc_table,
-    roi_segmentations,
-    threshold_sweep,
+    run_casestudy,
 )
-from hdogreg.data import read_casestudy_cohort
-from hdogreg.evaluation import default_model
 from hdogreg.features import FEATURE_UNITS
-from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
 from hdogreg.viz import overlay_outline, plot_mean_roc, show_image
 
 # %% [markdown]
 # ## The cohort
+# The whole study runs here (`hdogreg.casestudy.run_casestudy` with this page's parameters:
+# features of every segmentation, threshold tuning, cross-validation); the sections below
+# show its parts.
 
 # %%
-cohort = read_casestudy_cohort(f"{data_dir}/casestudy")
+run = run_casestudy(CaseStudyConfig.from_parameters(globals()), ("ours", "ciecholewski"))
+cohort = run.cohort
 per_patient = cohort.groupby("patient_id")["label"].first()
 pd.DataFrame({
     "": ["this run", "paper"],
@@ -128,20 +119,9 @@ pd.DataFrame({
 # Fig. 8 page reuses them.
 
 # %%
-model, settings, checkpoint = default_model(data_dir, budget, progress=False, **train_settings)
-params = SegmentParams(p_thr=settings.get("p_thr", DEFAULT_P_THR) if p_thr is None else p_thr,
-                       o_thr=o_thr).replace(**hdog_settings)
-print(f"FPN {settings['encoder']} from {shown_path(checkpoint)}; fusion p_thr = {params.p_thr:.3g}, "
-      f"o_thr = {params.o_thr}")
-start = time.perf_counter()
-features = casestudy_features(cohort, SEGMENTATION_METHODS, model=model, params=params,
-                              ciecholewski_kwargs=ciecholewski_settings, size=roi_size,
-                              p_thrs=p_thr_grid if tune_thresholds else (),
-                              hdog_kwargs=hdog_options,
-                              cache_dir=build_dir() / "cache" / "casestudy" if use_cache else None,
-                              progress=False)
-seconds = time.perf_counter() - start
-print(f"features of {len(cohort)} ROIs x {len(features)} segmentations in {seconds:.1f} s "
+print(f"FPN {run.settings['encoder']} from {shown_path(run.checkpoint)}; fusion o_thr = {run.params.o_thr}")
+seconds = run.features_seconds
+print(f"features of {len(cohort)} ROIs x {len(run.features)} segmentations in {seconds:.1f} s "
       f"({seconds / len(cohort):.2f} s per ROI; ~0 when read from the cache)")
 
 # %% [markdown]
@@ -155,12 +135,8 @@ print(f"features of {len(cohort)} ROIs x {len(features)} segmentations in {secon
 # published parameters (the paper tuned it too).
 
 # %%
-y = cohort["label"].to_numpy()
-groups = cohort["patient_id"].to_numpy()
-classifier = partial(make_classifier, **xgb_settings)  # classifier(seed) -> pipeline
-if tune_thresholds:
-    sweep = threshold_sweep(features, y, groups, seed=seed, n_splits=n_splits,
-                            classifier=classifier, progress=False)
+sweep, chosen, tables = run.sweep, run.chosen, run.tables
+if sweep is not None:
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     for method, sub in sweep.groupby("method"):
         ax.errorbar(sub.p_thr, sub.auc_mean, yerr=sub.auc_sd, marker="o", capsize=3,
@@ -170,11 +146,6 @@ if tune_thresholds:
     ax.set_ylabel("ROC AUC (mean ± SD over folds)")
     ax.legend()
     plt.show()
-else:
-    sweep = None
-chosen, tables = chosen_tables(features, sweep, p_thr=params.p_thr)
-tables = {m: tables[m] for m in ("ours", "ciecholewski")}  # Table 4 compares these two
-params = params.replace(p_thr=chosen["ours"])
 print(f"our method: p_thr = {chosen['ours']:.3g}")
 display(sweep)
 pd.DataFrame({
@@ -193,13 +164,8 @@ pd.DataFrame({
 # ## Cross-validation (Table 4)
 
 # %%
-results = {
-    method: cross_validate(tables[method], y, groups, seed=seed, n_splits=n_splits,
-                           target_sensitivity=target_sensitivity, threshold_from=threshold_from,
-                           inner_splits=inner_splits, classifier=classifier, progress=False)
-    for method in ("ours", "ciecholewski")
-}
-table4 = results_table(results)
+results = run.results
+table4 = run.results_table()
 comparison = paper_comparison(table4, PAPER_TABLE4)
 comparison_display(comparison, paper_label="paper (Table 4)")
 
@@ -216,7 +182,7 @@ pd.concat({m: r.folds.set_index("fold") for m, r in results.items()}, names=["me
 # the mean over folds and the band ±1 SD.
 
 # %%
-rocs = roc_table(results)
+rocs = run.roc_table()
 colors = {"ours": "#d7301f", "ciecholewski": "#2b8cbe"}
 names = {"ours": "our approach", "ciecholewski": "baseline (Ciecholewski)"}
 fig, ax = plt.subplots(figsize=(5.5, 5.2))
@@ -247,14 +213,11 @@ plt.show()
 # Ciecholewski's (cyan), and each ROI's out-of-fold malignancy score of the two classifiers.
 
 # %%
-gallery = pd.concat([cohort[cohort["label"] == k].sample(min(n_gallery, int((cohort["label"] == k).sum())),
-                                                         random_state=seed) for k in (0, 1)])
+gallery = gallery_rows(cohort, n_gallery, seed)
 fig, axes = plt.subplots(len(gallery), 3, figsize=(9, 3 * len(gallery)), squeeze=False,
                          constrained_layout=True)
 for (_, row), ax_row in zip(gallery.iterrows(), axes):
-    roi, spacing, box = load_roi(row, roi_size)
-    segs = roi_segmentations(roi, ("ours", "ciecholewski"), model=model, params=params,
-                             ciecholewski_kwargs=ciecholewski_settings, hdog_kwargs=hdog_options)
+    roi, spacing, segs = run.segment(row, ("ours", "ciecholewski"))
     verdict = "malignant" if row["label"] else "benign"
     show_image(ax_row[0], roi, f"{row['roi_id']} ({verdict})", scalebar_mm=2, pixel_spacing=spacing)
     for ax, method in zip(ax_row[1:], ("ours", "ciecholewski")):

@@ -612,3 +612,86 @@ def test_chosen_tables_take_the_best_sweep_threshold():
     assert tables["ours"] is c and tables["fpn"] is b and tables["hdog"] is h
     chosen, tables = chosen_tables(features, None, p_thr=0.01)
     assert chosen == {"ours": 0.01, "fpn": 0.01} and tables["ours"] is a
+
+
+# ------------------------------------------------------------------ the whole study
+
+
+def _study_folder(tmp_path, n_patients=6):
+    """``<tmp>/casestudy/cohort.csv`` with one 16-bit PNG per patient, two ROIs each."""
+    import imageio.v3 as iio
+
+    folder = tmp_path / "casestudy"
+    folder.mkdir()
+    rows = []
+    for p in range(n_patients):
+        label = p % 2
+        centres = ((40, 40), (48, 60)) if label else ((40, 40),)
+        image = _dots((128, 128), centres=centres, amplitude=0.2 + 0.05 * p)
+        iio.imwrite(folder / f"im{p}.png", np.round(image * 65535).astype(np.uint16))
+        for k, (x0, y0) in enumerate(((30, 30), (70, 70))):
+            rows.append({"roi_id": f"r{p}{k}", "patient_id": f"p{p}", "image": f"im{p}.png",
+                         "x0": x0, "y0": y0, "x1": x0 + 20, "y1": y0 + 20, "label": label,
+                         "pixel_spacing": 0.05})
+    pd.DataFrame(rows).to_csv(folder / "cohort.csv", index=False)
+    return tmp_path
+
+
+def test_casestudy_config_from_parameters():
+    from hdogreg.casestudy import CaseStudyConfig
+
+    config = CaseStudyConfig.from_parameters({"roi_size": 64, "p_thr_grid": [0.1, 0.2], "n_gallery": 3})
+    assert config.roi_size == 64 and config.p_thr_grid == (0.1, 0.2)
+    assert config.n_splits == CaseStudyConfig().n_splits  # missing fields keep their defaults
+
+
+@pytest.mark.parametrize("tune", [False, True])
+def test_run_casestudy_is_the_steps_it_composes(tmp_path, monkeypatch, tune):
+    import hdogreg.evaluation.models as models
+    from hdogreg.casestudy import (
+        CaseStudyConfig,
+        casestudy_features,
+        chosen_tables,
+        cross_validate,
+        run_casestudy,
+        threshold_sweep,
+    )
+    from hdogreg.data import read_casestudy_cohort
+    from hdogreg.pipeline import SegmentParams
+
+    data = _study_folder(tmp_path)
+    model = _LeftHalf()
+    monkeypatch.setattr(models, "default_model", lambda *a, **k: (model, {"p_thr": 0.5}, tmp_path / "m.pt"))
+    config = CaseStudyConfig(data_dir=str(data), roi_size=64, tune_thresholds=tune, p_thr_grid=(0.5, 2.0),
+                             n_splits=2, threshold_from="train", xgb_settings={"n_estimators": 10},
+                             use_cache=False)
+    run = run_casestudy(config, ("ours", "hdog"))
+    assert list(run.results) == list(run.tables) == ["ours", "hdog"]
+
+    # the same numbers, step by step
+    cohort = read_casestudy_cohort(data / "casestudy")
+    params = SegmentParams(p_thr=0.5)
+    features = casestudy_features(cohort, model=model, params=params, size=64,
+                                  p_thrs=(0.5, 2.0) if tune else (), progress=False)
+    y, groups = cohort["label"].to_numpy(), cohort["patient_id"].to_numpy()
+    sweep = (threshold_sweep(features, y, groups, n_splits=2, classifier=config.classifier())
+             if tune else None)
+    chosen, tables = chosen_tables(features, sweep, p_thr=0.5)
+    assert run.chosen == chosen and run.params.p_thr == chosen["ours"]
+    for m in ("ours", "hdog"):
+        pd.testing.assert_frame_equal(run.tables[m], tables[m])
+        expected = cross_validate(tables[m], y, groups, n_splits=2, threshold_from="train",
+                                  classifier=config.classifier(), progress=False)
+        pd.testing.assert_frame_equal(run.results[m].summary, expected.summary)
+    assert set(run.results_table()["method"]) == {"ours", "hdog"}
+    roi, spacing, segs = run.segment(cohort.iloc[0], ("hdog",))
+    assert roi.shape == segs["hdog"].shape and spacing == 0.05
+
+
+def test_gallery_rows_per_class():
+    from hdogreg.casestudy import gallery_rows
+
+    cohort = pd.DataFrame({"roi_id": list("abcdef"), "label": [0, 1, 0, 1, 0, 0]})
+    rows = gallery_rows(cohort, 3, seed=1)
+    assert rows["label"].tolist() == [0, 0, 0, 1, 1]  # only two malignant ROIs exist
+    assert rows.equals(gallery_rows(cohort, 3, seed=1))

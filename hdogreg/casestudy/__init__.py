@@ -21,6 +21,9 @@ importable from ``hdogreg.casestudy``:
 4. :mod:`~hdogreg.casestudy.reporting` -- the paper's values and the tables and curves the
    pages show (:func:`results_table`, :func:`paper_comparison`, :func:`roc_table`, ...).
 
+:mod:`~hdogreg.casestudy.study` runs the whole study from one :class:`CaseStudyConfig`
+(:func:`run_casestudy`), as the Table 4 and Fig. 8 pages do.
+
 Everything fitted (imputer means, scaler, trees, threshold) sees only the training folds.
 """
 
@@ -47,6 +50,7 @@ from .reporting import (
 )
 from .rois import crop, fixed_box, load_roi
 from .segmentation import SEGMENTATION_METHODS, roi_proximity, roi_segmentations, segment_roi
+from .study import CaseStudyConfig, CaseStudyRun, gallery_rows, run_casestudy
 
 __all__ = [
     "METRICS",
@@ -74,4 +78,8 @@ __all__ = [
     "segment_roi",
     "features_cache_key",
     "casestudy_features",
+    "CaseStudyConfig",
+    "CaseStudyRun",
+    "run_casestudy",
+    "gallery_rows",
 ]
