@@ -27,6 +27,14 @@ from scipy import ndimage as ndi
 
 from . import hessian as _hessian
 from . import scale_space as _ss
+from ._validation import (
+    border_width,
+    check_choice,
+    check_connectivity,
+    check_dog_threshold,
+    check_h_thr,
+    check_overlap,
+)
 
 __all__ = ["HDoGResult", "hdog_segment", "empty_blob_table", "phantom", "BLOB_COLUMNS"]
 
@@ -70,11 +78,6 @@ def empty_blob_table():
     return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _BLOB_DTYPES.items()})
 
 
-def _check_connectivity(connectivity):
-    if connectivity not in (1, 2) or isinstance(connectivity, bool):
-        raise ValueError(f"connectivity must be 1 (4-neighbours) or 2 (8-neighbours), got {connectivity!r}")
-
-
 def _n_workers(workers):
     if workers is None:
         try:
@@ -92,7 +95,7 @@ def _band(image, r0, r1, gaussian_sigmas, k, halo, dog_threshold, h_thr, rule, m
     n_rows = image.shape[0]
     e0, e1 = max(r0 - halo, 0), min(r1 + halo, n_rows)
     d0, d1 = max(r0 - 1, 0), min(r1 + 1, n_rows)      # DoG rows needed, exact thanks to the halo
-    dog = _ss._dog_layers(image[e0:e1], gaussian_sigmas, k, rows=(d0 - e0, d1 - e0))
+    dog = _ss.dog_layers(image[e0:e1], gaussian_sigmas, k, rows=(d0 - e0, d1 - e0))
     inner = slice(r0 - d0, r1 - d0)
     # Eq. 6 on the inner rows (the rows d0, d1 - 1 around them are data or the image border)
     masks[:, r0:r1] = _hessian.hessian_mask(dog, h_thr, rule=rule)[:, inner]
@@ -183,12 +186,12 @@ def hdog_segment(image, sigma_min=1.18, sigma_max=3.1, k=1.6, dog_threshold=0.00
     ([[1, 20, 24]], True)
     """
     gaussian_sigmas, dog_sigmas = _ss.scale_sigmas(sigma_min, sigma_max, k)
-    _ss._check_threshold(dog_threshold)
-    _ss._check_overlap(overlap)
-    _hessian._check_h_thr(h_thr)
-    _hessian._check_rule(hessian_rule)
-    _check_connectivity(connectivity)
-    width = _ss._border_width(exclude_border)
+    check_dog_threshold(dog_threshold)
+    check_overlap(overlap)
+    check_h_thr(h_thr)
+    check_choice("hessian_rule", hessian_rule, _hessian.RULES)
+    check_connectivity(connectivity)
+    width = border_width(exclude_border)
     n_workers = _n_workers(workers)
     image = _ss.as_unit_image(image, intensity_scale)
     n_rows, n_cols = image.shape
@@ -213,9 +216,9 @@ def hdog_segment(image, sigma_min=1.18, sigma_max=3.1, k=1.6, dog_threshold=0.00
         r, c = coords[:, 1], coords[:, 2]
         inside = (r >= width) & (r < n_rows - width) & (c >= width) & (c < n_cols - width)
         coords, values = coords[inside], values[inside]
-    coords, values = _ss._order_like_skimage(coords, values)
+    coords, values = _ss.order_like_skimage(coords, values)
     blobs = np.column_stack([coords[:, 1], coords[:, 2], dog_sigmas[coords[:, 0]]]).astype(float)
-    keep = _ss._survivors(blobs.reshape(-1, 3), overlap)
+    keep = _ss.surviving_blobs(blobs.reshape(-1, 3), overlap)
     coords = coords[keep]
 
     # 3. objects: label each scale once, read the labels at the peaks

@@ -20,9 +20,10 @@ Eq. 6 of the paper and the authors' code differ; both are here, see :func:`hessi
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
+
+from ._validation import check_choice, check_h_thr
 
 __all__ = [
     "hessian_of_dog",
@@ -37,16 +38,6 @@ __all__ = [
 
 #: The two readings of Eq. 6 (see :func:`hessian_constraint`).
 RULES = ("paper", "code")
-
-
-def _check_h_thr(h_thr):
-    if not isinstance(h_thr, numbers.Real) or not np.isfinite(h_thr):
-        raise ValueError(f"h_thr must be a finite number, got {h_thr!r}")
-
-
-def _check_rule(rule):
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
 
 
 def hessian_of_dog(dog):
@@ -138,7 +129,7 @@ def saddle_ratio_limit(h_thr):
     >>> round(saddle_ratio_limit(1.4), 4)
     0.4396
     """
-    _check_h_thr(h_thr)
+    check_h_thr(h_thr)
     if h_thr <= 0:
         return 0.0
     return ((2 * h_thr + 1) - math.sqrt(4 * h_thr + 1)) / (2 * h_thr)
@@ -220,8 +211,8 @@ def hessian_constraint(Hrr, Hrc, Hcc, h_thr=1.4, *, rule="code"):
     >>> hessian_constraint(Hrr, 0 * Hrr, Hcc, 1.4, rule="paper")   # as printed: tr(H) < 0
     array([ True,  True,  True, False])
     """
-    _check_h_thr(h_thr)
-    _check_rule(rule)
+    check_h_thr(h_thr)
+    check_choice("rule", rule, RULES)
     tr, det = hessian_trace_det(Hrr, Hrc, Hcc)
     return _constraint(tr, det, h_thr, rule)
 
@@ -239,8 +230,8 @@ def constraint_from_eigenvalues(lambda1, lambda2, h_thr=1.4, *, rule="code"):
     >>> constraint_from_eigenvalues([-1.0, -1.0, 1.0], [-1.0, 0.9, 1.0], rule="paper")
     array([ True,  True, False])
     """
-    _check_h_thr(h_thr)
-    _check_rule(rule)
+    check_h_thr(h_thr)
+    check_choice("rule", rule, RULES)
     l1, l2 = np.asarray(lambda1, dtype=float), np.asarray(lambda2, dtype=float)
     return _constraint(l1 + l2, l1 * l2, h_thr, rule)
 
@@ -275,8 +266,8 @@ def hessian_mask(dog, h_thr=1.4, *, rule="code"):
     >>> hessian_mask(blob, rule="paper")[4].astype(int)   # tr(H) < 0: the shoulders too
     array([0, 0, 1, 1, 1, 1, 1, 0, 0])
     """
-    _check_h_thr(h_thr)
-    _check_rule(rule)
+    check_h_thr(h_thr)
+    check_choice("rule", rule, RULES)
     d = np.asarray(dog)
     if d.ndim < 2:
         raise ValueError(f"dog must be at least 2-D, got shape {d.shape}")

@@ -10,15 +10,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._validation import check_xi
+
 __all__ = ["proximity_function", "proximity_map", "points_to_mask"]
 
 #: Below this |alpha| the linear limit 1 - r / xi is used (the paper's 1e-4 is above it).
 _ALPHA_LINEAR = 1e-8
-
-
-def _check_xi(xi):
-    if not np.isfinite(xi) or xi <= 0:
-        raise ValueError(f"xi must be a finite number > 0, got {xi}")
 
 
 def proximity_function(r, xi=10.0, alpha=1.0):
@@ -61,7 +58,7 @@ def proximity_function(r, xi=10.0, alpha=1.0):
     >>> proximity_function([0, 5, 10, 11], xi=10, alpha=1e-4).round(3)
     array([1. , 0.5, 0. , 0. ], dtype=float32)
     """
-    _check_xi(xi)
+    check_xi(xi)
     if not np.isfinite(alpha):
         raise ValueError(f"alpha must be finite, got {alpha}")
     r = np.asarray(r, dtype=np.float64)
@@ -106,7 +103,7 @@ def proximity_map(mask, xi=10.0, alpha=1.0):
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
-    _check_xi(xi)
+    check_xi(xi)
     mask = mask.astype(bool, copy=False)
     if not mask.any():
         return np.zeros(mask.shape, np.float32)

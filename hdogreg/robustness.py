@@ -367,7 +367,7 @@ def study_methods(data_dir, val_images, which=tuple(STUDY_METHODS), *, budget="c
     list of Method
         In the order of `which`.
     """
-    from . import evaluation as ev
+    from .evaluation.models import default_model, wang_yang_model
     from .inference import FAST_STRIDE
     from .pipeline import SegmentParams
     from .store import load_model, shipped_model_path
@@ -386,14 +386,14 @@ def study_methods(data_dir, val_images, which=tuple(STUDY_METHODS), *, budget="c
             methods.append(fusion_method(name, model, params, float(settings["p_thr"])))
         elif key in ("book", "book_raw"):
             normalize = "noise" if key == "book" else "none"
-            model, _, _ = ev.default_model(data_dir, budget, progress=progress, publish=False,
-                                           **{**(train_overrides or {}), "normalize": normalize})
+            model, _, _ = default_model(data_dir, budget, progress=progress, publish=False,
+                                        **{**(train_overrides or {}), "normalize": normalize})
             params = SegmentParams(stride=stride, normalize=normalize)
             methods.append(fusion_method(name, model, params, val_images=val_images, fp_at=fp_at))
         elif key == "ciecholewski":
             methods.append(ciecholewski_method(name))
         else:
-            model, _ = ev.wang_yang_model(data_dir, budget, progress=progress,
-                                          **(wang_yang_overrides or {}))
+            model, _ = wang_yang_model(data_dir, budget, progress=progress,
+                                       **(wang_yang_overrides or {}))
             methods.append(wang_yang_method(model, name, val_images=val_images, fp_at=fp_at))
     return methods

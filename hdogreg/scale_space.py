@@ -31,6 +31,7 @@ from scipy import ndimage as ndi
 from scipy import spatial
 
 from ._utils import check_image
+from ._validation import border_width, check_dog_threshold, check_overlap, check_scales
 
 __all__ = [
     "as_unit_image",
@@ -44,49 +45,13 @@ __all__ = [
     "dog_peaks",
     "disk_log_response",
     "blobs_near_objects",
+    "dog_layers",
+    "order_like_skimage",
+    "surviving_blobs",
 ]
 
 #: Gaussian kernels are cut at ``TRUNCATE * sigma`` (scipy's and scikit-image's default).
 TRUNCATE = 4.0
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _check_scales(sigma_min, sigma_max, k):
-    for name, value in (("sigma_min", sigma_min), ("sigma_max", sigma_max), ("k", k)):
-        if not isinstance(value, numbers.Real) or not np.isfinite(value):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if sigma_min <= 0:
-        raise ValueError(f"sigma_min must be > 0, got {sigma_min}")
-    if sigma_max < sigma_min:
-        raise ValueError(f"sigma_max must be >= sigma_min ({sigma_min}), got {sigma_max}")
-    if k <= 1:
-        raise ValueError(f"k must be > 1, got {k}")
-
-
-def _check_overlap(overlap):
-    if not isinstance(overlap, numbers.Real) or not 0 <= overlap <= 1:
-        raise ValueError(f"overlap must be in [0, 1], got {overlap!r}")
-
-
-def _check_threshold(dog_threshold):
-    if not isinstance(dog_threshold, numbers.Real) or not np.isfinite(dog_threshold):
-        raise ValueError(f"dog_threshold must be a finite number, got {dog_threshold!r}")
-
-
-def _border_width(exclude_border):
-    """``exclude_border`` as a number of pixels (scikit-image semantics: False or an int)."""
-    if exclude_border is False:
-        return 0
-    if exclude_border is True or not isinstance(exclude_border, numbers.Integral) or exclude_border < 0:
-        raise ValueError(f"exclude_border must be False or an int >= 0, got {exclude_border!r}")
-    return int(exclude_border)
-
-
-def _float_image(image):
-    """`image` as float32 (or float64 if it is float64), checked; values are not rescaled."""
-    return check_image(image)
 
 
 # --------------------------------------------------------------------------- intensities
@@ -178,7 +143,7 @@ def scale_sigmas(sigma_min=1.18, sigma_max=3.1, k=1.6):
     >>> g.round(3), d.round(3)
     (array([1.18 , 1.888, 3.021, 4.833]), array([1.18 , 1.888, 3.021]))
     """
-    _check_scales(sigma_min, sigma_max, k)
+    check_scales(sigma_min, sigma_max, k)
     n = int(math.log(sigma_max / sigma_min) / math.log(k) + 1 + 1e-9)
     gaussian_sigmas = sigma_min * float(k) ** np.arange(n + 1)
     return gaussian_sigmas, gaussian_sigmas[:-1].copy()
@@ -207,7 +172,7 @@ def gaussian_scale_space(image, sigmas):
     >>> L.shape, bool(L[0, 4, 4] > L[1, 4, 4])
     ((2, 9, 9), True)
     """
-    image = _float_image(image)
+    image = check_image(image)
     sigmas = np.asarray(sigmas, dtype=float).ravel()
     if np.any(~np.isfinite(sigmas)) or np.any(sigmas <= 0):
         raise ValueError(f"sigmas must be finite and > 0, got {sigmas.tolist()}")
@@ -238,10 +203,27 @@ def _smooth_rows(image, sigma, d0, d1, out):
     return out
 
 
-def _dog_layers(image, gaussian_sigmas, k, rows=None):
-    """DoG stack of a float image (no checks), optionally only for the rows ``[d0, d1)``.
+def dog_layers(image, gaussian_sigmas, k, rows=None):
+    """Scale-normalised DoG stack of a checked float image, optionally of the rows ``[d0, d1)`` only.
 
-    Two Gaussian images are alive at a time.
+    The building block of :func:`dog_scale_space` (which validates its input) and of the
+    row bands of :func:`hdogreg.hdog.hdog_segment`.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of float32 or float64
+        Already checked (:func:`hdogreg._utils.check_image`); not validated here.
+    gaussian_sigmas : sequence of float
+        The Gaussian scales (:func:`scale_sigmas`).
+    k : float
+        Ratio of successive scales.
+    rows : (int, int), optional
+        Compute only these rows (the smoothing still reads the whole `image`).
+
+    Returns
+    -------
+    dog : (len(gaussian_sigmas) - 1, d1 - d0, W) ndarray
+        Same dtype as `image`. Two Gaussian images are alive at a time.
     """
     n = len(gaussian_sigmas) - 1
     d0, d1 = rows if rows is not None else (0, image.shape[0])
@@ -300,8 +282,8 @@ def dog_scale_space(image, sigma_min=1.18, sigma_max=3.1, k=1.6):
     ((2, 32, 32), array([1. , 1.6]), True)
     """
     gaussian_sigmas, dog_sigmas = scale_sigmas(sigma_min, sigma_max, k)
-    image = _float_image(image)
-    return _dog_layers(image, gaussian_sigmas, k), dog_sigmas
+    image = check_image(image)
+    return dog_layers(image, gaussian_sigmas, k), dog_sigmas
 
 
 def scale_normalized_log(image, sigma):
@@ -327,7 +309,7 @@ def scale_normalized_log(image, sigma):
     >>> bool(scale_normalized_log(img, 2.0)[10, 10] > 0)
     True
     """
-    image = _float_image(image)
+    image = check_image(image)
     if not np.isfinite(sigma) or sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
     out = ndi.gaussian_laplace(image, sigma, mode="reflect", truncate=TRUNCATE)
@@ -415,8 +397,18 @@ def local_maxima_3d(dog, dog_threshold):
     return peaks, trivial
 
 
-def _order_like_skimage(coords, values):
-    """Order (n, row, col) peaks as peak_local_max does on the (row, col, n) cube."""
+def order_like_skimage(coords, values):
+    """Order ``(n, row, col)`` peaks as ``peak_local_max`` does on the ``(row, col, n)`` cube.
+
+    Raster order of the cube, then descending value (stable), so that the blobs of
+    :func:`dog_peaks` (and of the bands of :func:`hdogreg.hdog.hdog_segment`) come in
+    scikit-image's order.
+
+    Returns
+    -------
+    coords, values : ndarray
+        Reordered copies.
+    """
     raster = np.lexsort((coords[:, 0], coords[:, 2], coords[:, 1]))
     coords, values = coords[raster], values[raster]
     order = np.argsort(-values, kind="stable")
@@ -484,13 +476,17 @@ def prune_blobs(blobs, overlap):
     pair overlapping by more than `overlap` the smaller blob is removed (the first one on a
     tie), and a removed blob removes nothing. Only the flagged pairs are visited in Python.
     """
-    _check_overlap(overlap)
+    check_overlap(overlap)
     blobs = np.asarray(blobs, dtype=float).reshape(-1, 3)
-    return blobs[_survivors(blobs, overlap)]
+    return blobs[surviving_blobs(blobs, overlap)]
 
 
-def _survivors(blobs, overlap):
-    """Boolean mask of the blobs that :func:`prune_blobs` keeps."""
+def surviving_blobs(blobs, overlap):
+    """Boolean mask of the ``(row, col, sigma)`` blobs that :func:`prune_blobs` keeps.
+
+    Of two blobs overlapping by more than `overlap` (:func:`blob_overlap`) the smaller is
+    dropped, as in ``skimage.feature.blob._prune_blobs``.
+    """
     alive = np.ones(len(blobs), dtype=bool)
     if len(blobs) < 2 or overlap >= 1:
         return alive
@@ -547,9 +543,9 @@ def dog_peaks(image, sigma_min=1.18, sigma_max=3.1, k=1.6, dog_threshold=0.006, 
     >>> dog_peaks(img, 1.18, 3.1, 1.6, 0.006)
     array([[20.   , 15.   ,  1.888]])
     """
-    _check_threshold(dog_threshold)
-    _check_overlap(overlap)
-    width = _border_width(exclude_border)
+    check_dog_threshold(dog_threshold)
+    check_overlap(overlap)
+    width = border_width(exclude_border)
     dog, sigmas = dog_scale_space(image, sigma_min, sigma_max, k)
     peaks, trivial = local_maxima_3d(dog, dog_threshold)
     if trivial:
@@ -558,7 +554,7 @@ def dog_peaks(image, sigma_min=1.18, sigma_max=3.1, k=1.6, dog_threshold=0.006, 
         peaks[:, :width] = peaks[:, -width:] = False
         peaks[:, :, :width] = peaks[:, :, -width:] = False
     coords = np.argwhere(peaks)
-    coords, _ = _order_like_skimage(coords, dog[tuple(coords.T)])
+    coords, _ = order_like_skimage(coords, dog[tuple(coords.T)])
     blobs = np.column_stack([coords[:, 1], coords[:, 2], sigmas[coords[:, 0]]]).astype(float)
     return prune_blobs(blobs.reshape(-1, 3), overlap)
 

@@ -78,7 +78,7 @@ def recipe(name, **overrides):
     import copy
     import dataclasses
 
-    from .training import TrainConfig
+    from .training.config import TrainConfig
 
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}")
@@ -171,11 +171,13 @@ def train_recipe(name, out, *, work=None, jobs=2, progress=True, command=None, l
         The validation numbers (also in the JSON).
     """
     from .data.synth.pool import randomized_pool
-    from .evaluation import default_train_config, detection_summary, score_split, threshold_at_fp
+    from .evaluation.budgets import default_train_config
+    from .evaluation.detection import detection_summary, threshold_at_fp
+    from .evaluation.scoring import score_split
     from .inference import FAST_STRIDE
     from .paths import build_dir
     from .pipeline import SegmentParams
-    from .training import train
+    from .training.loop import train
 
     r = recipe(name, **overrides)
     out = Path(out)

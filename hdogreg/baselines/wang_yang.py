@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .._utils import check_image, default_rng, save_weights
-from ..metrics import eligibility_pairs
+from ..metrics.matching import eligibility_pairs
 from ..scale_space import dog_peaks
 
 __all__ = [

@@ -47,7 +47,7 @@ def default_train_config(budget="cpu", **overrides):
     TrainConfig
         With the paper's best proximity parameters ``xi = 10``, ``alpha = 1`` unless overridden.
     """
-    from ..training import TrainConfig
+    from ..training.config import TrainConfig
 
     _check_budget(budget)
     if budget == "paper":

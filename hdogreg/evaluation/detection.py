@@ -112,15 +112,15 @@ def detection_summary(scores, *, n_boot=100, seed=0, groups="patient", fp_at=0.4
     -------
     DetectionSummary
     """
-    from ..metrics import (
+    from ..metrics.froc import (
         bootstrap_froc,
         bootstrap_weights,
-        froc_counts,
         froc_curve,
         partial_auc,
         score_thresholds,
         tpr_at,
     )
+    from ..metrics.matching import froc_counts
 
     if not scores:
         raise ValueError("no images to evaluate")
@@ -170,7 +170,7 @@ def choose_operating_point(val_summary):
     p_thr : float
         Finite; if the closest point is "nothing kept" (+inf), the largest finite threshold.
     """
-    from ..metrics import choose_threshold
+    from ..metrics.froc import choose_threshold
 
     th, fp, tpr = val_summary.thresholds, val_summary.fp_per_cm2, val_summary.tpr
     finite = np.isfinite(th)

@@ -140,7 +140,7 @@ def grid_search(data_dir, xis=PAPER_XIS, alphas=PAPER_ALPHAS, budget="cpu", *, p
         best_epoch, train_s, eval_s``.
     """
     from ..pipeline import SegmentParams
-    from ..training import train_or_load
+    from ..training.loop import train_or_load
 
     params = SegmentParams() if params is None else params
     train, images = load_split(data_dir, "train"), load_split(data_dir, split)
@@ -251,7 +251,7 @@ def example_patches(images, models, p_thrs, *, size=256, params=None, progress=T
         ``file_id, vendor, row0, col0, size, n_ref, iou_mc_ours, iou_mc_ciecholewski``
         (MC-class IoU inside the patch).
     """
-    from ..metrics import iou_per_image
+    from ..metrics.segmentation import iou_per_image
     from ..pipeline import SegmentParams
     from ..viz import mc_window
 

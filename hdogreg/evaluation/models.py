@@ -107,7 +107,7 @@ def default_model(data_dir="data/synth", budget="cpu", *, progress=True, publish
     checkpoint : Path
         The cached ``best.pt``.
     """
-    from ..training import train_or_load
+    from ..training.loop import train_or_load
 
     config = default_train_config(budget, **overrides)
     run = train_or_load(config, load_split(data_dir, "train"), load_split(data_dir, "val"),
@@ -142,7 +142,8 @@ def fine_tuned_model(data_dir="data/synth", budget="cpu", *, base_checkpoint=Non
     model, settings, checkpoint
         As :func:`default_model`.
     """
-    from ..training import config_hash, data_hash, fine_tune
+    from ..training.config import config_hash, data_hash
+    from ..training.loop import fine_tune
 
     if base_checkpoint is None:
         _, _, base_checkpoint = default_model(data_dir, budget, progress=progress, publish=False)
@@ -177,7 +178,7 @@ def wang_yang_model(data_dir="data/synth", budget="cpu", *, progress=True, **ove
         the run that produced the cached model.
     """
     from ..baselines.wang_yang import load_context_net, save_context_net, train_wang_yang
-    from ..training import data_hash
+    from ..training.config import data_hash
 
     settings = wang_yang_settings(budget, **overrides)
     images = load_split(data_dir, "train")

@@ -61,7 +61,7 @@ def segmentation_summary(scores, threshold=None):
     -------
     SegmentationSummary
     """
-    from ..metrics import iou_per_image, iou_per_object
+    from ..metrics.segmentation import iou_per_image, iou_per_object
 
     th = -np.inf if threshold is None else float(threshold)
     rows, objs = [], []
@@ -78,7 +78,7 @@ def segmentation_summary(scores, threshold=None):
 
 
 def _wilcoxon_p(a, b):
-    from ..metrics import wilcoxon_paired
+    from ..metrics.segmentation import wilcoxon_paired
 
     try:
         return float(wilcoxon_paired(a, b).pvalue)
