@@ -7,11 +7,17 @@ The generator lives in :mod:`hdogreg.data.synth` (imported on demand; ``python -
 hdogreg.data synth --out DIR --seed N --preset default``).
 """
 
-from .inbreast import InbreastDataset, parse_inbreast_name, read_inbreast_metadata, read_inbreast_xml
+from .inbreast import (
+    InbreastDataset,
+    inbreast_splits,
+    parse_inbreast_name,
+    read_inbreast_metadata,
+    read_inbreast_xml,
+)
 from .io import load_image, read_dicom, read_image, read_points_csv
 from .local import LocalDataset, read_casestudy_cohort
 from .records import Annotation, DataError, Mammogram, annotations_to_labels, rasterize_polygon
-from .splits import assign_splits, inbreast_splits, make_splits, read_splits, split_counts, write_splits
+from .splits import assign_splits, make_splits, read_splits, split_counts, write_splits
 
 __all__ = [
     "Annotation", "DataError", "Mammogram", "annotations_to_labels", "rasterize_polygon",

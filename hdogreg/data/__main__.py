@@ -62,7 +62,8 @@ def main(argv=None):
 
     ds = InbreastDataset(args.root)
     if args.command == "splits":
-        from .splits import inbreast_splits, write_splits
+        from .inbreast import inbreast_splits
+        from .splits import write_splits
 
         frame = inbreast_splits(ds, seed=args.seed, require_mcs=not args.all_patients)
         write_splits(frame, args.out)

@@ -24,9 +24,10 @@ import pandas as pd
 
 from .io import read_dicom
 from .records import Annotation, DataError, Mammogram
+from .splits import make_splits, read_splits
 
 __all__ = ["parse_inbreast_name", "read_inbreast_xml", "read_inbreast_metadata",
-           "InbreastDataset", "METADATA_COLUMNS"]
+           "InbreastDataset", "inbreast_splits", "METADATA_COLUMNS"]
 
 _NAME_RE = re.compile(
     r"^(?P<file_id>[^_]+)_(?P<patient_id>[^_]+)_MG_(?P<laterality>[LR])_(?P<view>[A-Z]+)_ANON\.dcm$",
@@ -212,8 +213,6 @@ class InbreastDataset:
         if splits is None and (self.root / "splits.csv").is_file():
             splits = self.root / "splits.csv"
         if splits is not None:
-            from .splits import read_splits
-
             table = _attach_splits(table, read_splits(splits))
         self.table = table
         self.vendor = vendor
@@ -267,3 +266,31 @@ def _attach_splits(table, splits):
         return table.merge(s, on="file_id", how="left")
     s = splits[["patient_id", "split"]].drop_duplicates("patient_id")
     return table.merge(s, on="patient_id", how="left")
+
+
+def inbreast_splits(dataset, proportions=None, seed=0, *, require_mcs=True):
+    """Patient-wise splits of an INbreast-format data set, as in the paper.
+
+    Parameters
+    ----------
+    dataset : InbreastDataset
+    proportions : dict, optional
+        Default 51/17/18 (train/val/test).
+    seed : int
+    require_mcs : bool
+        Keep only patients with at least one calcification annotation (the paper used the
+        86 INbreast cases with annotated MCs); their images without MCs are kept too.
+
+    Returns
+    -------
+    DataFrame
+        ``file_id, patient_id, split``.
+    """
+    table = dataset.table
+    if require_mcs:
+        has = [xml is not None and len(read_inbreast_xml(xml)[0]) > 0 for xml in table["xml"]]
+        patients = set(table.loc[has, "patient_id"])
+        table = table[table["patient_id"].isin(patients)]
+    if table.empty:
+        raise DataError(f"{dataset.root}: no images with calcification annotations")
+    return make_splits(table, proportions, seed)

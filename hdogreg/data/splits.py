@@ -11,7 +11,7 @@ from .._utils import atomic_path
 from .records import DataError
 
 __all__ = ["PAPER_PROPORTIONS", "LOCAL_PROPORTIONS", "split_counts", "assign_splits",
-           "make_splits", "inbreast_splits", "write_splits", "read_splits"]
+           "make_splits", "write_splits", "read_splits"]
 
 #: INbreast cases in train / val / test (paper, "Training, Validation, and Test Sets").
 PAPER_PROPORTIONS = {"train": 51, "val": 17, "test": 18}
@@ -117,33 +117,3 @@ def read_splits(path):
     if "split" not in frame or not ({"file_id", "patient_id"} & set(frame)):
         raise DataError(f"{path}: a splits CSV needs 'split' and 'file_id' or 'patient_id' columns")
     return frame
-
-
-def inbreast_splits(dataset, proportions=None, seed=0, *, require_mcs=True):
-    """Patient-wise splits of an INbreast-format data set, as in the paper.
-
-    Parameters
-    ----------
-    dataset : InbreastDataset
-    proportions : dict, optional
-        Default 51/17/18 (train/val/test).
-    seed : int
-    require_mcs : bool
-        Keep only patients with at least one calcification annotation (the paper used the
-        86 INbreast cases with annotated MCs); their images without MCs are kept too.
-
-    Returns
-    -------
-    DataFrame
-        ``file_id, patient_id, split``.
-    """
-    from .inbreast import read_inbreast_xml
-
-    table = dataset.table
-    if require_mcs:
-        has = [xml is not None and len(read_inbreast_xml(xml)[0]) > 0 for xml in table["xml"]]
-        patients = set(table.loc[has, "patient_id"])
-        table = table[table["patient_id"].isin(patients)]
-    if table.empty:
-        raise DataError(f"{dataset.root}: no images with calcification annotations")
-    return make_splits(table, proportions, seed)
