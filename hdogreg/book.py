@@ -33,13 +33,10 @@ import yaml
 
 from hdogreg import __version__
 from hdogreg._utils import atomic_path
-from hdogreg.paths import DEFAULT_DATA, ROOT, build_dir, models_dir, results_dir
+from hdogreg.paths import DEFAULT_DATA, ROOT, build_dir, results_dir
 
 __all__ = [
     "ROOT",
-    "build_dir",
-    "results_dir",
-    "models_dir",
     "save_results",
     "shown_path",
     "environment",

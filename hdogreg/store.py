@@ -9,7 +9,7 @@ resolves the model ``hdogreg segment`` uses when ``--model`` is not given:
 2. the shipped model, :func:`shipped_model_path`.
 
 The book trains its own models (its numbers come from its own run) under
-``<build>/models`` (:func:`hdogreg.book.models_dir`); :func:`install_model` copies one of
+``<build>/models`` (:func:`hdogreg.paths.models_dir`); :func:`install_model` copies one of
 them, with settings such as a validated ``p_thr`` added to its JSON.
 """
 
