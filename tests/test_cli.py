@@ -11,8 +11,8 @@ import torch
 from hdogreg import cli
 from hdogreg.pipeline import MC_COLUMNS
 
-SMALL = ["--window", "64", "--stride", "32", "--quiet"]
-OUTPUTS = ("_mask.png", "_overlay.png", "_mcs.csv")
+SMALL = ["--window", "64", "--stride", "32", "--quiet", "--workers", "1"]
+OUTPUTS = ("mask.png", "overlay.png", "mcs.csv")
 
 
 class BrightSpots(torch.nn.Module):
@@ -52,12 +52,13 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _check_outputs(out, stem, shape):
-    for suffix in OUTPUTS:
-        assert (out / f"{stem}{suffix}").is_file()
-    mask = iio.imread(out / f"{stem}_mask.png")
-    overlay = iio.imread(out / f"{stem}_overlay.png")
-    table = pd.read_csv(out / f"{stem}_mcs.csv")
+def _check_outputs(out, name, shape):
+    folder = out / "images" / name
+    for file in OUTPUTS:
+        assert (folder / file).is_file()
+    mask = iio.imread(folder / "mask.png")
+    overlay = iio.imread(folder / "overlay.png")
+    table = pd.read_csv(folder / "mcs.csv")
     assert mask.shape == shape and set(np.unique(mask)) <= {0, 255}
     assert overlay.shape == (*shape, 3)
     assert list(table.columns) == MC_COLUMNS
@@ -72,12 +73,12 @@ def test_segment_dicom_and_png_write_all_outputs(inputs, stand_in, tmp_path):
     before = {k: _digest(inputs[k]) for k in ("dcm", "png")}
     assert cli.main(["segment", str(inputs["dcm"]), "--out", str(out), "--model", str(stand_in),
                      *SMALL]) == 0
-    mask, table = _check_outputs(out, "case", inputs["shape"])
+    mask, table = _check_outputs(out, "case.dcm", inputs["shape"])
     assert len(table) > 0
     assert table["area_mm2"].to_numpy() == pytest.approx(table["area_px"].to_numpy() * 0.0049)
     assert cli.main(["segment", str(inputs["png"]), "--out", str(out), "--model", str(stand_in),
                      "--pixel-spacing", "0.07", *SMALL]) == 0
-    mask_png, table_png = _check_outputs(out, "case_png", inputs["shape"])
+    mask_png, table_png = _check_outputs(out, "case_png.png", inputs["shape"])
     # Same pixels (up to the 16-bit rescaling of the PNG) -> nearly the same segmentation.
     assert abs(len(table_png) - len(table)) <= max(2, len(table) // 10)
     assert {k: _digest(inputs[k]) for k in ("dcm", "png")} == before   # inputs untouched
@@ -91,8 +92,11 @@ def test_text_file_fails_cleanly_and_batch_continues(inputs, stand_in, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0] == f"hdogreg: error: {inputs['txt']}: not a DICOM, PNG or TIFF image"
-    assert not list(out.glob("notes*"))
-    _check_outputs(out, "case", inputs["shape"])
+    assert not list((out / "images").glob("notes*"))
+    _check_outputs(out, "case.dcm", inputs["shape"])
+    table = pd.read_csv(out / "cohort.csv")
+    assert table["status"].tolist() == ["failed", "ok"]
+    assert table["error"][0] == f"{inputs['txt']}: not a DICOM, PNG or TIFF image"
     assert inputs["txt"].read_text() == "this is not an image\n"
 
 
@@ -114,8 +118,14 @@ def test_duplicate_stems_do_not_overwrite(inputs, stand_in, tmp_path):
     out = tmp_path / "out"
     assert cli.main(["segment", str(inputs["dcm"]), str(copy), "--out", str(out),
                      "--model", str(stand_in), *SMALL]) == 0
-    for stem in ("case", "case-2"):
-        _check_outputs(out, stem, inputs["shape"])
+    from hdogreg.cohort import decode_name
+
+    names = sorted(p.name for p in (out / "images").iterdir())
+    assert len(names) == 2
+    assert sorted(decode_name(n) for n in names) == sorted(
+        p.resolve().as_posix() for p in (inputs["dcm"], copy))
+    for name in names:
+        _check_outputs(out, name, inputs["shape"])
 
 
 def test_missing_default_model_explains_how_to_make_it(inputs, tmp_path, monkeypatch, capsys):
@@ -144,8 +154,8 @@ def test_real_checkpoint_and_its_p_thr(inputs, tmp_path):
     out = tmp_path / "out"
     # p_thr = 2 (from the checkpoint's settings) keeps nothing: a sigmoid never reaches 2.
     assert cli.main(["segment", str(inputs["dcm"]), "--out", str(out), "--model", str(ckpt),
-                     "--window", "128", "--stride", "128", "--quiet"]) == 0
-    mask, table = _check_outputs(out, "case", inputs["shape"])
+                     "--window", "128", "--stride", "128", "--quiet", "--workers", "1"]) == 0
+    mask, table = _check_outputs(out, "case.dcm", inputs["shape"])
     assert len(table) == 0 and not mask.any()
 
 
@@ -195,9 +205,10 @@ def test_implausible_header_spacing_fails_that_image_only(inputs, stand_in, tmp_
                                                            make_dicom):
     import pydicom
 
-    raw = pydicom.dcmread(inputs["dcm"]).pixel_array
-    um = make_dicom(tmp_path / "in_um.dcm", raw, PixelSpacing=["70", "70"])
-    none = make_dicom(tmp_path / "nospacing.dcm", raw)
+    src = pydicom.dcmread(inputs["dcm"])
+    raw, bits = src.pixel_array, int(src.BitsStored)
+    um = make_dicom(tmp_path / "in_um.dcm", raw, bits=bits, PixelSpacing=["70", "70"])
+    none = make_dicom(tmp_path / "nospacing.dcm", raw, bits=bits)
     out = tmp_path / "out"
     code = cli.main(["segment", str(um), str(inputs["dcm"]), str(none), "--out", str(out),
                      "--model", str(stand_in), *SMALL])
@@ -208,12 +219,12 @@ def test_implausible_header_spacing_fails_that_image_only(inputs, stand_in, tmp_
                              "is implausible")
     assert "70 µm = 0.07 mm" in err[0] and err[0].endswith("pass --pixel-spacing MM to override")
     assert err[1].startswith(f"hdogreg: error: {none}: ") and "--pixel-spacing" in err[1]
-    _check_outputs(out, "case", inputs["shape"])
-    assert not list(out.glob("in_um*")) and not list(out.glob("nospacing*"))
+    _check_outputs(out, "case.dcm", inputs["shape"])
+    assert not list((out / "images").glob("in_um*")) and not list((out / "images").glob("nospacing*"))
     # The option overrides the header.
     assert cli.main(["segment", str(um), "--out", str(out), "--model", str(stand_in),
                      "--pixel-spacing", "0.07", *SMALL]) == 0
-    _check_outputs(out, "in_um", raw.shape)
+    _check_outputs(out, "in_um.dcm", raw.shape)
 
 
 def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path, make_dicom):
@@ -231,8 +242,8 @@ def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path,
     out = tmp_path / "out"
     assert cli.main(["segment", str(inputs["dcm"]), str(dcm), "--out", str(out), "--model",
                      str(stand_in), *SMALL]) == 0
-    t07 = pd.read_csv(out / "case_mcs.csv")
-    mask, t14 = _check_outputs(out, "coarse", raw.shape)
+    t07 = pd.read_csv(out / "images" / "case.dcm" / "mcs.csv")
+    mask, t14 = _check_outputs(out, "coarse.dcm", raw.shape)
     assert len(t14) > 0
     np.testing.assert_allclose(t14["area_mm2"], t14["area_px"] * 0.14 ** 2, rtol=1e-5)
     # The CSV is the pipeline's table of the input at its spacing (the CLI's settings).
