@@ -15,14 +15,6 @@ SMALL = ["--window", "64", "--stride", "32", "--quiet", "--workers", "1"]
 OUTPUTS = ("mask.png", "overlay.png", "mcs.csv")
 
 
-class BrightSpots(torch.nn.Module):
-    """Stand-in network: 'MC region' where the image is much brighter than its 9x9 mean."""
-
-    def forward(self, x):
-        local = torch.nn.functional.avg_pool2d(x, 9, stride=1, padding=4, count_include_pad=False)
-        return torch.sigmoid((x - local - 0.01) * 400)
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     from hdogreg.data.synth import synth_mammogram, write_dicom
@@ -40,11 +32,11 @@ def inputs(tmp_path_factory):
 
 
 @pytest.fixture
-def stand_in(monkeypatch, tmp_path):
+def stand_in(monkeypatch, tmp_path, bright_spots):
     """A checkpoint path whose loading yields the stand-in network (no training needed)."""
     ckpt = tmp_path / "stand_in.pt"
     ckpt.write_bytes(b"")
-    monkeypatch.setattr(cli, "_load_model", lambda path: (BrightSpots(), {"encoder": "stand-in"}))
+    monkeypatch.setattr(cli, "_load_model", lambda path: (bright_spots, {"encoder": "stand-in"}))
     return ckpt
 
 
@@ -227,7 +219,8 @@ def test_implausible_header_spacing_fails_that_image_only(inputs, stand_in, tmp_
     _check_outputs(out, "in_um.dcm", raw.shape)
 
 
-def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path, make_dicom):
+def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path, make_dicom,
+                                                     bright_spots):
     """The same breast at 0.14 mm (2 x 2 binned): outputs on its grid, CSV in its pixels."""
     from hdogreg.data import read_dicom
     from hdogreg.pipeline import SegmentParams, segment_mammogram
@@ -251,7 +244,7 @@ def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path,
     params = SegmentParams(window=64, stride=32, normalize="none")
     image, meta = read_dicom(dcm)
     assert meta["pixel_spacing"] == pytest.approx(0.14)
-    expected = segment_mammogram(image, BrightSpots(), params, pixel_spacing=meta["pixel_spacing"],
+    expected = segment_mammogram(image, bright_spots, params, pixel_spacing=meta["pixel_spacing"],
                                  progress=False)
     np.testing.assert_array_equal(mask > 0, expected.mask)
     np.testing.assert_allclose(t14[["x", "y", "area_mm2"]], expected.table[["x", "y", "area_mm2"]],

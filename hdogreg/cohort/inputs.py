@@ -65,20 +65,27 @@ class CohortInput:
     view: str = ""
 
 
-def encode_name(relpath):
+def encode_name(relpath, *, case_safe=False):
     """One file-name component that encodes a relative (or absolute) POSIX path.
 
     Percent-encoding (RFC 3986) of everything but letters, digits and ``_.-``; ``~`` and a
     leading ``.`` are encoded too, so that no name is hidden or starts like a temporary folder.
+    With `case_safe`, capital letters are encoded as well: distinct paths then give names that
+    differ also on a case-insensitive disk.
 
     Examples
     --------
     >>> encode_name("sub dir/case_1.dcm")
     'sub%20dir%2Fcase_1.dcm'
+    >>> encode_name("A/b.dcm", case_safe=True)
+    '%41%2Fb.dcm'
     >>> decode_name(encode_name(".x~/%y"))
     '.x~/%y'
     """
     name = quote(str(relpath), safe="").replace("~", "%7E")
+    if case_safe:
+        name = "".join(f"%{ord(c):02X}" if "A" <= c <= "Z" and (i < 1 or name[i - 1] != "%")
+                       and (i < 2 or name[i - 2] != "%") else c for i, c in enumerate(name))
     if name.startswith("."):
         name = "%2E" + name[1:]
     return name
@@ -125,7 +132,7 @@ def _scan_folder(folder, exclude):
                 found.append(path)
     if not found:
         raise DataError(f"{folder}: no DICOM, PNG or TIFF images in this folder")
-    return found
+    return sorted(found, key=lambda p: p.relative_to(folder).parts)
 
 
 def _glob_root(pattern):
@@ -265,15 +272,11 @@ def collect_inputs(sources, *, exclude=None):
 
 def _unique_names(entries):
     """Relative-path names; inputs whose names collide (ignoring case) use absolute paths."""
-    rel = [_relative(path, root) or key.as_posix() for root, path, key, _ in entries]
-    first = [encode_name(r) for r in rel]
+    first = [encode_name(_relative(path, root) or key.as_posix()) for root, path, key, _ in entries]
     counts = pd.Series([n.casefold() for n in first]).value_counts()
-    names = [encode_name(key.as_posix()) if counts[n.casefold()] > 1 else n
+    names = [encode_name(key.as_posix(), case_safe=True) if counts[n.casefold()] > 1 else n
              for n, (_, _, key, _) in zip(first, entries)]
-    folded = [n.casefold() for n in names]
     for (_, path, _, _), name in zip(entries, names):
-        if folded.count(name.casefold()) > 1:
-            raise DataError(f"{path}: its output name {name!r} collides with another input's")
         if len(name) > MAX_NAME:
             raise DataError(f"{path}: output name of {len(name)} characters (more than "
                             f"{MAX_NAME}); list the images in a manifest next to them")
