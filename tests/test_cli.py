@@ -253,3 +253,79 @@ def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path,
     half = (t07[["x", "y"]].to_numpy() - 0.5) / 2
     dist = np.linalg.norm(t14[["x", "y"]].to_numpy()[:, None] - half[None], axis=2).min(axis=1)
     assert np.all(dist <= 1.0), dist
+
+
+# ----------------------------------------------------------------------------- cohorts
+
+
+@pytest.fixture
+def no_image_processed(monkeypatch):
+    """Fail the test if any image reaches the segmentation."""
+    import hdogreg.cohort.run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an image was processed")
+
+    monkeypatch.setattr(hdogreg.cohort.run, "segment_input", refuse)
+
+
+def test_bad_out_and_inputs_fail_before_any_image(inputs, stand_in, tmp_path, capsys,
+                                                  no_image_processed):
+    import os
+
+    afile = tmp_path / "out.txt"
+    afile.write_text("x")
+    (tmp_path / "empty").mkdir()
+    cases = [(str(afile), [str(inputs["dcm"])], f"{afile}: output folder is a file"),
+             (str(tmp_path / "o"), [str(inputs["dcm"]), str(tmp_path / "empty")],
+              f"{tmp_path / 'empty'}: no DICOM, PNG or TIFF images"),
+             (str(tmp_path / "o"), [str(tmp_path / "*.tiff")], "no files match")]
+    if os.geteuid() != 0:     # root writes into read-only folders
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o555)
+        cases.append((str(ro), [str(inputs["dcm"])], f"{ro}: output folder is not writable"))
+    for out, sources, message in cases:
+        code = cli.main(["segment", *sources, "--out", out, "--model", str(stand_in), *SMALL])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    assert afile.read_text() == "x"
+
+
+def test_glob_input_resumes_and_force_redoes(inputs, stand_in, tmp_path, capsys):
+    out = tmp_path / "out"
+    pattern = str(inputs["dcm"].parent / "*.dcm")
+    argv = ["segment", pattern, "--out", str(out), "--model", str(stand_in), *SMALL]
+    assert cli.main(argv) == 0
+    mask, _ = _check_outputs(out, "case.dcm", inputs["shape"])
+    stamp = (out / "images" / "case.dcm" / "mask.png").stat().st_mtime_ns
+    assert cli.main(argv) == 0
+    assert pd.read_csv(out / "cohort.csv")["status"].tolist() == ["skipped"]
+    assert (out / "images" / "case.dcm" / "mask.png").stat().st_mtime_ns == stamp
+    assert cli.main([*argv, "--force"]) == 0
+    assert pd.read_csv(out / "cohort.csv")["status"].tolist() == ["ok"]
+    assert np.array_equal(_check_outputs(out, "case.dcm", inputs["shape"])[0], mask)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupt_exits_130_without_traceback(inputs, stand_in, tmp_path, capsys, monkeypatch,
+                                               how):
+    import os
+    import signal
+
+    import hdogreg.cohort.run
+
+    def interrupted(*args, **kwargs):
+        if how == "sigterm":
+            os.kill(os.getpid(), signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hdogreg.cohort.run, "segment_input", interrupted)
+    before = signal.getsignal(signal.SIGTERM)
+    code = cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path / "o"), "--model",
+                     str(stand_in), *SMALL])
+    err = capsys.readouterr().err
+    assert code == 130 and "interrupted" in err and "resume" in err and "Traceback" not in err
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert pd.read_csv(tmp_path / "o" / "cohort.csv")["status"].tolist() == ["pending"]
+    assert list((tmp_path / "o" / "images").iterdir()) == []
