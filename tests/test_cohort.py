@@ -258,3 +258,4 @@ def test_cluster_spec_bounds_workers():
     assert (n, threads) == (1, 1) and memory == cohort.run.WORKER_MEMORY
     n, _, memory, torch_threads = cohort.cluster_spec(50, 2, memory_limit=2**30)
     assert n == 2 and memory == 2**30 and torch_threads == max(1, (os.cpu_count() or 1) // 2)
+    assert cohort.cluster_spec(1, 4)[0] == 1      # never more workers than images

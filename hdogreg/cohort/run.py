@@ -354,8 +354,8 @@ class CohortResult:
 def cluster_spec(n_items, workers=None, *, memory_limit=None):
     """``(n_workers, threads_per_worker, memory_limit_bytes, torch_threads)`` of a local cluster.
 
-    By default as many single-threaded workers as there are cores, as memory allows
-    (:data:`WORKER_MEMORY` each, within 90 % of the machine's) and as there are images.
+    By default as many single-threaded workers as there are cores and as memory allows
+    (:data:`WORKER_MEMORY` each, within 90 % of the machine's); never more than images.
     """
     import os
 
@@ -365,7 +365,8 @@ def cluster_spec(n_items, workers=None, *, memory_limit=None):
     memory = int(memory_limit or WORKER_MEMORY)
     if workers is None:
         by_memory = max(1, int(0.9 * psutil.virtual_memory().total) // memory)
-        workers = max(1, min(cores, by_memory, n_items))
+        workers = min(cores, by_memory)
+    workers = max(1, min(workers, n_items))
     return workers, 1, memory, max(1, cores // workers)
 
 
@@ -415,7 +416,7 @@ def _client(workers, scheduler, memory_limit, n_items):
     n, threads, memory, torch_threads = cluster_spec(n_items, workers, memory_limit=memory_limit)
     cluster = LocalCluster(n_workers=n, threads_per_worker=threads, processes=True,
                            memory_limit=memory, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+                           silence_logs=logging.ERROR, preload=["hdogreg.cohort._worker"])
     desc = (f"local Dask cluster: {n} worker{'s' * (n > 1)} x {threads} thread, "
             f"{memory / 2**30:.1f} GiB memory limit each")
     return Client(cluster), cluster, torch_threads, desc
@@ -498,8 +499,8 @@ def run_cohort(inputs, out_dir, model, params, *, digest=None, pixel_spacing=Non
     bar = tqdm(total=len(inputs), initial=len(inputs) - len(todo), desc="cohort", unit="image",
                disable=disable)
     client = cluster = None
-    if scheduler is None and workers is None:
-        workers = cluster_spec(len(todo), memory_limit=memory_limit)[0]
+    if scheduler is None:   # no more local workers than images; one runs in this process
+        workers = cluster_spec(len(todo), workers, memory_limit=memory_limit)[0]
     try:
         if todo and (scheduler is not None or workers > 1):
             client, cluster, torch_threads, desc = _client(workers, scheduler, memory_limit,

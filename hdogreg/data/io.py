@@ -135,7 +135,8 @@ def read_dicom(path):
     try:
         ds = pydicom.dcmread(path)
     except InvalidDicomError as exc:
-        raise DataError(f"{path}: not a readable DICOM file ({exc})") from exc
+        why = str(exc).replace(" Use force=True to force reading.", "")   # pydicom's own option
+        raise DataError(f"{path}: not a readable DICOM file ({why})") from exc
     except Exception as exc:  # truncated or corrupt files raise various errors
         raise DataError(f"{path}: unreadable DICOM file ({type(exc).__name__}: {exc})") from exc
     if "PixelData" not in ds:
