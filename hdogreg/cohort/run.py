@@ -48,8 +48,9 @@ CLUSTER_DISTANCE_MM = 5.0
 #: ... and a group of at least this many MCs is a cluster (a common CAD convention).
 CLUSTER_MIN_MCS = 3
 
-#: Memory limit of each worker of the local Dask cluster (a full-field image needs about
-#: 1.5 GB at its peak, ``benchmarks/bench_cohort.py``).
+#: Memory limit of each worker of the local Dask cluster: one INbreast-size (4084 x 3328)
+#: image with the shipped model peaked at 1.9 GB of resident memory in one process
+#: (``benchmarks/bench_cohort.py`` measures it per worker).
 WORKER_MEMORY = 3 * 2**30
 
 #: Columns of the cohort table.
@@ -313,14 +314,19 @@ def _done_row(item, out_dir, digest, settings):
     return {**record["row"], "status": "skipped"}
 
 
+#: Numeric columns of the cohort table (the others are text, empty when unknown).
+_NUMERIC = {**dict.fromkeys(["n_mcs", "mc_area_px_total", "n_clusters", "largest_cluster_mcs", "rows",
+                             "columns"], "Int64"),
+            **dict.fromkeys(["mc_area_mm2_total", "mc_area_mm2_max", "pixel_spacing", "seconds"],
+                            "float64")}
+
+
 def write_cohort_table(out_dir, rows):
     """Write the cohort table (``cohort.parquet`` and ``cohort.csv``) atomically; return it."""
     table = pd.DataFrame(rows, columns=ROW_COLUMNS)
-    for col in ("n_mcs", "mc_area_px_total", "n_clusters", "largest_cluster_mcs", "rows", "columns"):
-        table[col] = table[col].astype("Int64")
-    for col in ("mc_area_mm2_total", "mc_area_mm2_max", "pixel_spacing", "seconds"):
-        table[col] = table[col].astype("float64")
-    text = [c for c in ROW_COLUMNS if table[c].dtype == object]
+    for col, dtype in _NUMERIC.items():
+        table[col] = table[col].astype(dtype)
+    text = [c for c in ROW_COLUMNS if c not in _NUMERIC]
     table[text] = table[text].fillna("").astype(str)
     with atomic_path(Path(out_dir) / "cohort.parquet") as tmp:
         table.to_parquet(tmp, index=False)
