@@ -209,6 +209,9 @@ def main(argv=None):
                             force=args.force, workers=args.workers, scheduler=args.scheduler,
                             progress=False if args.quiet else None, on_row=_report,
                             on_start=None if args.quiet else lambda text: print(text, file=sys.stderr))
+    except ConnectionError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; the images finished so far are in {out} (cohort.csv); "
               "run the same command again to resume", file=sys.stderr)

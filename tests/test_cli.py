@@ -329,3 +329,23 @@ def test_interrupt_exits_130_without_traceback(inputs, stand_in, tmp_path, capsy
     assert signal.getsignal(signal.SIGTERM) is before
     assert pd.read_csv(tmp_path / "o" / "cohort.csv")["status"].tolist() == ["pending"]
     assert list((tmp_path / "o" / "images").iterdir()) == []
+
+
+def test_scheduler_option_runs_on_an_existing_cluster(inputs, stand_in, tmp_path, capsys):
+    import dask
+    from distributed import LocalCluster
+
+    argv = ["segment", str(inputs["dcm"]), "--model", str(stand_in), *SMALL]
+    assert cli.main([*argv, "--out", str(tmp_path / "seq")]) == 0
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        assert cli.main([*argv, "--out", str(tmp_path / "dask"), "--scheduler",
+                         cluster.scheduler_address]) == 0
+    for f in ("mask.png", "mcs.csv", "seg.dcm"):
+        assert (tmp_path / "dask" / "images" / "case.dcm" / f).read_bytes() == \
+            (tmp_path / "seq" / "images" / "case.dcm" / f).read_bytes()
+    capsys.readouterr()
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = cli.main([*argv, "--out", str(tmp_path / "x"), "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "tcp://127.0.0.1:9: cannot connect" in err and "Traceback" not in err
+    assert list((tmp_path / "x" / "images").iterdir()) == []

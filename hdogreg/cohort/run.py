@@ -418,7 +418,10 @@ def _client(workers, scheduler, memory_limit, n_items):
         if not isinstance(scheduler, str):     # a LocalCluster or Client given by the caller
             client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
             return client, None, None, "the given Dask cluster"
-        return Client(scheduler, timeout="30s"), None, None, f"Dask scheduler {scheduler}"
+        try:      # timeout: dask's distributed.comm.timeouts.connect (30 s)
+            return Client(scheduler), None, None, f"Dask scheduler {scheduler}"
+        except (OSError, TimeoutError) as exc:
+            raise ConnectionError(f"Dask scheduler {scheduler}: cannot connect ({exc})") from None
     n, threads, memory, torch_threads = cluster_spec(n_items, workers, memory_limit=memory_limit)
     cluster = LocalCluster(n_workers=n, threads_per_worker=threads, processes=True,
                            memory_limit=memory, dashboard_address=None,
@@ -475,9 +478,16 @@ def run_cohort(inputs, out_dir, model, params, *, digest=None, pixel_spacing=Non
     ------
     DataError
         If `out_dir` cannot be used (before any image is processed).
+    ConnectionError
+        If `scheduler` cannot be reached (before any image is processed).
     KeyboardInterrupt
         Passed on after the cohort table of what was done is written; no image is left
         half-written and a rerun resumes.
+
+    Notes
+    -----
+    On a `scheduler` given by address the images are sent by absolute path (the ``path`` of
+    their rows is then absolute).
     """
     from tqdm import tqdm
 
@@ -513,6 +523,10 @@ def run_cohort(inputs, out_dir, model, params, *, digest=None, pixel_spacing=Non
                                                            len(todo))
             if on_start is not None:
                 on_start(desc)
+            if isinstance(scheduler, str):   # other machines: paths that do not depend on our cwd
+                todo = [(i, dataclasses.replace(item, path=Path(item.path).absolute()))
+                        for i, item in todo]
+                submit_kw["out_dir"] = out_dir.absolute()
             _run_dask(todo, {**submit_kw, "torch_threads": torch_threads}, record, bar, client)
         else:
             _run_sequential(todo, submit_kw, record, bar)
