@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from hdogreg import cohort
+from hdogreg._utils import current_umask
 from hdogreg.cohort import collect_inputs, decode_name, run_cohort
-from hdogreg.cohort import outputs as cohort_outputs
 from hdogreg.data import DataError
 from hdogreg.pipeline import SegmentParams
 
@@ -141,16 +141,17 @@ def test_folder_with_a_corrupt_file_finishes_the_others(images, sequential):
 
 def test_outputs_follow_the_umask(images, tmp_path, bright_spots, monkeypatch):
     previous = os.umask(0o027)
-    cohort_outputs._umask.cache_clear()
+    current_umask.cache_clear()
     try:
         out = tmp_path / "out"
         run_cohort(collect_inputs([images["paths"][2]]), out, bright_spots, PARAMS, progress=False)
     finally:
         os.umask(previous)
-        cohort_outputs._umask.cache_clear()
+        current_umask.cache_clear()
     folder = out / "images" / "other.dcm"
     assert folder.stat().st_mode & 0o777 == 0o750
     assert {(folder / f).stat().st_mode & 0o777 for f in (*IMAGE_FILES, "outputs.json")} == {0o640}
+    assert {(out / f).stat().st_mode & 0o777 for f in ("cohort.csv", "cohort.parquet")} == {0o640}
 
 
 def test_rerun_skips_done_images_and_redoes_changed_settings(images, sequential, tmp_path,

@@ -21,9 +21,9 @@ import json
 import os
 import shutil
 import tempfile
-from functools import cache
 from pathlib import Path
 
+from hdogreg._utils import current_umask
 from hdogreg.data.records import DataError
 
 __all__ = ["IMAGES_DIR", "FILES", "RECORD", "check_out_dir", "image_folder", "read_record",
@@ -83,17 +83,9 @@ def read_record(out_dir, name):
         return None
 
 
-@cache
-def _umask():
-    """Return the process's umask (read once, set back at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _apply_umask(folder):
     """Give `folder` and its files the modes the umask allows (mkdtemp makes them 0700)."""
-    mask = _umask()
+    mask = current_umask()
     for path in folder.iterdir():
         path.chmod(0o666 & ~mask)
     folder.chmod(0o777 & ~mask)
