@@ -139,6 +139,9 @@ def _parser():
     seg.add_argument("--intensity-scale", type=_positive(float, "a number"), metavar="S",
                      help="divisor of PNG/TIFF values, e.g. 4095 for 12-bit data in 16-bit files "
                      "(default: the type's maximum, 1 for float images; DICOM: BitsStored)")
+    seg.add_argument("--voi-lut", action="store_true",
+                     help="DICOM: apply the header's VOI LUT or window first (default: the stored "
+                     "values, as the method was trained)")
     seg.add_argument("--force", action="store_true",
                      help="redo images whose outputs exist with the same model and settings")
     seg.add_argument("--workers", type=_positive_int, default=None, metavar="N",
@@ -206,7 +209,8 @@ def main(argv=None):
     try:
         result = run_cohort(inputs, out, model, params, digest=model_digest(model_path),
                             pixel_spacing=args.pixel_spacing, intensity_scale=args.intensity_scale,
-                            force=args.force, workers=args.workers, scheduler=args.scheduler,
+                            voi_lut=args.voi_lut, force=args.force, workers=args.workers,
+                            scheduler=args.scheduler,
                             progress=False if args.quiet else None, on_row=_report,
                             on_start=None if args.quiet else lambda text: print(text, file=sys.stderr))
     except ConnectionError as exc:

@@ -205,3 +205,17 @@ def test_plain_values_outside_the_intensity_scale_are_errors(tmp_path):
     tifffile.imwrite(tmp_path / "n.tif", np.array([[0.0, np.nan]], np.float32))
     with pytest.raises(DataError, match=r"n\.tif: image contains NaN"):
         read_image(tmp_path / "n.tif", 0.07)
+
+
+def test_voi_lut_only_when_asked(tmp_path, make_dicom):
+    raw = np.array([[0, 1000, 2000], [3000, 4095, 1500]], np.uint16)
+    win = make_dicom(tmp_path / "w.dcm", raw, WindowCenter="2000", WindowWidth="2000")
+    stored, meta = read_dicom(win)
+    np.testing.assert_allclose(stored, raw / 4095, atol=1e-6)
+    assert meta["voi_lut"] == ""
+    shown, meta = read_image(win, 0.07, voi_lut=True)
+    assert meta["voi_lut"] == "window"
+    assert shown[0, 0] == 0 and shown[1, 1] == 1 and shown[0, 2] == pytest.approx(0.5, abs=1e-3)
+    with pytest.raises(DataError, match=r"plain\.dcm: a VOI LUT was asked for but the header has "
+                                        "neither"):
+        read_dicom(make_dicom(tmp_path / "plain.dcm", raw), voi_lut=True)

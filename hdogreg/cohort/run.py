@@ -94,16 +94,17 @@ def model_digest(model):
     return h.hexdigest()
 
 
-def run_settings(params, *, pixel_spacing=None, intensity_scale=None):
+def run_settings(params, *, pixel_spacing=None, intensity_scale=None, voi_lut=False):
     """Return the settings that decide an image's outputs (JSON-able; part of the resume key)."""
     return {"format": OUTPUT_FORMAT,
             "params": {k: (float(v) if isinstance(v, float) else v)
                        for k, v in dataclasses.asdict(params).items()},
             "pixel_spacing": None if pixel_spacing is None else float(pixel_spacing),
-            "intensity_scale": None if intensity_scale is None else float(intensity_scale)}
+            "intensity_scale": None if intensity_scale is None else float(intensity_scale),
+            "voi_lut": bool(voi_lut)}
 
 
-def read_input(path, *, pixel_spacing=None, intensity_scale=None):
+def read_input(path, *, pixel_spacing=None, intensity_scale=None, voi_lut=False):
     """Read an input image and its plausible pixel spacing.
 
     Parameters
@@ -115,6 +116,8 @@ def read_input(path, *, pixel_spacing=None, intensity_scale=None):
     intensity_scale : float, optional
         Divisor of PNG/TIFF values (:func:`hdogreg.data.io.read_image`); not used for DICOM,
         whose header gives it.
+    voi_lut : bool, optional
+        DICOM: apply the header's VOI LUT or window (:func:`hdogreg.data.io.read_dicom`).
 
     Returns
     -------
@@ -138,7 +141,7 @@ def read_input(path, *, pixel_spacing=None, intensity_scale=None):
         raise ValueError(f"{path}: the pixel spacing of a PNG/TIFF image is unknown; "
                          "pass --pixel-spacing MM (INbreast: 0.07)")
     try:
-        image, meta = read_image(path, pixel_spacing,
+        image, meta = read_image(path, pixel_spacing, voi_lut=voi_lut and suffix not in plain,
                                  intensity_scale=intensity_scale if suffix in plain else None)
     except ValueError as exc:
         # Anything that is not PNG/TIFF is tried as DICOM (DICOM files often lack a suffix);
@@ -272,7 +275,8 @@ def segment_input(item, out_dir, model, params, *, settings, digest, torch_threa
         _set_threads(torch_threads)
         net = _worker_model(model)
         image, spacing, meta = read_input(item.path, pixel_spacing=settings["pixel_spacing"],
-                                          intensity_scale=settings["intensity_scale"])
+                                          intensity_scale=settings["intensity_scale"],
+                                          voi_lut=settings["voi_lut"])
         stat = _stat(item.path)
         result = segment_mammogram(image, net, params, pixel_spacing=spacing, progress=False)
         row.update(image_summary(result.table, spacing), status="ok", pixel_spacing=spacing,
@@ -432,7 +436,7 @@ def _client(workers, scheduler, memory_limit, n_items):
 
 
 def run_cohort(inputs, out_dir, model, params, *, digest=None, pixel_spacing=None,
-               intensity_scale=None, force=False, workers=1, scheduler=None, memory_limit=None,
+               intensity_scale=None, voi_lut=False, force=False, workers=1, scheduler=None, memory_limit=None,
                progress=None, on_row=None, on_start=None):
     """Segment every image of a cohort, skipping those already done.
 
@@ -452,6 +456,8 @@ def run_cohort(inputs, out_dir, model, params, *, digest=None, pixel_spacing=Non
         required for PNG/TIFF, overrides DICOM headers.
     intensity_scale : float, optional
         Divisor of PNG/TIFF values (e.g. 4095 for 12-bit data in 16-bit files).
+    voi_lut : bool, optional
+        Apply the VOI LUT or window of DICOM headers (default: the stored values).
     force : bool, optional
         Redo images whose outputs are up to date.
     workers : int or None, optional
@@ -494,7 +500,8 @@ def run_cohort(inputs, out_dir, model, params, *, digest=None, pixel_spacing=Non
     out_dir = check_out_dir(out_dir)
     remove_stale(out_dir)
     digest = digest or model_digest(model)
-    settings = run_settings(params, pixel_spacing=pixel_spacing, intensity_scale=intensity_scale)
+    settings = run_settings(params, pixel_spacing=pixel_spacing, intensity_scale=intensity_scale,
+                            voi_lut=voi_lut)
     rows = [_base_row(item, digest, _item_settings(item, settings)) for item in inputs]
     todo = []
     for index, item in enumerate(inputs):

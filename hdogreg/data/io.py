@@ -78,12 +78,16 @@ def _header_spacing(ds, path):
     return float(spacing), source
 
 
-def read_dicom(path):
+def read_dicom(path, *, voi_lut=False):
     """Read a DICOM mammogram at full bit depth.
 
     Parameters
     ----------
     path : str or Path
+    voi_lut : bool, optional
+        Apply the header's VOI LUT (VOI LUT Sequence, else the first WindowCenter/WindowWidth)
+        first, as a viewer shows a for-presentation image; the scale is then the LUT's output
+        range. Default: the stored values.
 
     Returns
     -------
@@ -95,7 +99,8 @@ def read_dicom(path):
         None), ``spacing_source`` (see below), ``bits_stored``, ``laterality``, ``view``,
         ``patient_id``, ``manufacturer``, ``photometric`` (``PhotometricInterpretation``),
         ``presentation_intent`` (``PresentationIntentType``: ``"FOR PROCESSING"`` or ``"FOR
-        PRESENTATION"``, empty if absent) and ``sop_instance_uid``.
+        PRESENTATION"``, empty if absent), ``sop_instance_uid`` and ``voi_lut`` (what was
+        applied: ``"VOILUTSequence"``, ``"window"`` or ``""``).
 
     Raises
     ------
@@ -118,8 +123,8 @@ def read_dicom(path):
     3. ``ImagerPixelSpacing`` alone (``"ImagerPixelSpacing"``);
     4. none: ``pixel_spacing`` and ``spacing_source`` are None (the caller must give it).
 
-    No VOI LUT or window is applied: the analysis uses the stored values (``raw /
-    (2**BitsStored - 1)``), MONOCHROME1 inverted.
+    No VOI LUT or window is applied unless asked (`voi_lut`): the analysis uses the stored
+    values (``raw / (2**BitsStored - 1)``), MONOCHROME1 inverted.
 
     Row and column spacing (the two values of the tag) that differ by more than 1% are
     refused: the method needs square pixels, and one number cannot describe such an image
@@ -154,6 +159,9 @@ def read_dicom(path):
     bits = int(ds.get("BitsStored", raw.dtype.itemsize * 8))
     scale = float(2**bits - 1)
     _check_bits_stored(ds, bits, tsyntax, path)
+    voi = ""
+    if voi_lut:
+        raw, scale, voi = _apply_voi(raw, ds, bits, path)
     image = raw.astype(np.float32)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     if photometric == "MONOCHROME1":
@@ -161,6 +169,7 @@ def read_dicom(path):
     image = np.clip(image / np.float32(scale), 0.0, 1.0)
     spacing, source = _header_spacing(ds, path)
     meta = {
+        "voi_lut": voi,
         "intensity_scale": scale,
         "pixel_spacing": spacing,
         "spacing_source": source,
@@ -174,6 +183,28 @@ def read_dicom(path):
         "sop_instance_uid": str(ds.get("SOPInstanceUID", "") or ""),
     }
     return image, meta
+
+
+def _apply_voi(raw, ds, bits, path):
+    """``(values, scale, what)`` after the header's VOI LUT or, lacking one, its first window.
+
+    The output range of a VOI LUT is that of its entries (``2**bits - 1``, LUT Descriptor);
+    of a linear window ``[0, 2**BitsStored - 1]`` (unsigned data without a modality LUT or
+    rescale, the case of mammograms).
+    """
+    from pydicom.pixels import apply_voi_lut
+
+    if "VOILUTSequence" in ds and len(ds.VOILUTSequence):
+        depth = int(ds.VOILUTSequence[0].LUTDescriptor[2])
+        return apply_voi_lut(raw, ds, prefer_lut=True), float(2**depth - 1), "VOILUTSequence"
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        if int(ds.get("PixelRepresentation", 0)) != 0 or "ModalityLUTSequence" in ds \
+                or "RescaleSlope" in ds:
+            raise DataError(f"{path}: a window of signed or rescaled pixel data is not supported; "
+                            "segment the stored values (no VOI LUT)")
+        return apply_voi_lut(raw, ds, prefer_lut=False), float(2**bits - 1), "window"
+    raise DataError(f"{path}: a VOI LUT was asked for but the header has neither a VOI LUT "
+                    "Sequence nor WindowCenter/WindowWidth")
 
 
 def _check_bits_stored(ds, bits, tsyntax, path):
@@ -197,7 +228,7 @@ def _check_bits_stored(ds, bits, tsyntax, path):
                         "corrupt (they would wrap into other grey levels)")
 
 
-def read_image(path, pixel_spacing=None, *, intensity_scale=None):
+def read_image(path, pixel_spacing=None, *, intensity_scale=None, voi_lut=False):
     """Read a DICOM, PNG or TIFF image as float32 in [0, 1].
 
     Parameters
@@ -212,6 +243,8 @@ def read_image(path, pixel_spacing=None, *, intensity_scale=None):
         takes it from the header (``2**BitsStored - 1``). PNG/TIFF values outside ``[0,
         intensity_scale]`` (a float image outside [0, 1]) raise DataError: they are not
         clipped.
+    voi_lut : bool, optional
+        DICOM only: apply the VOI LUT or window of the header (:func:`read_dicom`).
 
     Returns
     -------
@@ -247,7 +280,7 @@ def read_image(path, pixel_spacing=None, *, intensity_scale=None):
         image, intensity_scale = _plain_intensities(raw, intensity_scale, path)
         meta = {"intensity_scale": float(intensity_scale)}
     else:
-        image, meta = read_dicom(path)
+        image, meta = read_dicom(path, voi_lut=voi_lut)
         if intensity_scale is not None:
             raise ValueError("intensity_scale is taken from the DICOM header (BitsStored)")
         if pixel_spacing is None:
