@@ -315,7 +315,9 @@ def _done_row(item, out_dir, digest, settings):
         return None
     if not all((image_folder(out_dir, item.name) / f).is_file() for f in record.get("files", [])):
         return None
-    return {**record["row"], "status": "skipped"}
+    current = {k: v for k, v in _base_row(item, digest, {}).items()
+               if k in ("name", "path", "patient_id", "study_id", "laterality", "view") and v}
+    return {**record["row"], **current, "status": "skipped"}   # the manifest's fields of today
 
 
 #: Numeric columns of the cohort table (the others are text, empty when unknown).
