@@ -85,6 +85,8 @@ def test_bad_sources_are_errors_naming_them(tmp_path):
         collect_inputs([tmp_path / "empty"])
     with pytest.raises(DataError, match=r"\*\.dcm: no files match"):
         collect_inputs([str(tmp_path / "*.dcm")])
+    with pytest.raises(DataError, match="nope.csv: manifest not found"):
+        collect_inputs([tmp_path / "nope.csv"])
     (tmp_path / "m.csv").write_text("file\nx.dcm\n")
     with pytest.raises(DataError, match="m.csv: manifest has no 'path' column"):
         collect_inputs([tmp_path / "m.csv"])

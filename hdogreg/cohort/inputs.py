@@ -212,7 +212,7 @@ def _source_entries(source, exclude):
     """``(root, path, metadata)`` of every input a source contributes."""
     text = str(source)
     path = Path(source)
-    if path.suffix.lower() in MANIFEST_SUFFIXES and path.is_file():
+    if path.suffix.lower() in MANIFEST_SUFFIXES and not glob.has_magic(text):
         return [(path.parent, row.pop("path"), row) for row in read_manifest(path)]
     if path.is_dir():
         return [(path, p, {}) for p in _scan_folder(path, exclude)]
