@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import tempfile
@@ -54,7 +55,8 @@ def atomic_path(path):
     """Yield a temporary path next to `path`; move it into place only on success.
 
     Outputs are written whole or not at all: if the body raises, the temporary file
-    is removed and `path` is left untouched.
+    is removed and `path` is left untouched. The file gets the permissions of a new file
+    (``0o666`` less the umask).
 
     Examples
     --------
@@ -67,11 +69,20 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())   # mkstemp makes 0600; a new file respects the umask
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+@functools.cache
+def current_umask():
+    """Return the process's umask (read once: reading it means setting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def default_rng(seed):

@@ -1,40 +1,57 @@
-"""Command line: ``hdogreg segment IMAGE... --out DIR``.
+"""Command line: ``hdogreg segment INPUT... --out DIR``.
 
-For every input image (DICOM, PNG or TIFF) three files are written to ``DIR``:
+An INPUT is a DICOM, PNG or TIFF image, a folder (searched recursively), a glob pattern
+(quoted, ``"scans/**/*.dcm"``) or a manifest (``.csv``/``.parquet`` with a ``path`` column and
+optional ``patient_id``, ``study_id``, ``pixel_spacing``, ``laterality``, ``view``;
+:func:`hdogreg.cohort.read_manifest`). Every image gets a folder ``DIR/images/<name>/``
+(``<name>``: its path relative to the folder or manifest it was found through,
+percent-encoded, unique and reversible, :func:`hdogreg.cohort.decode_name`) holding
 
-``<stem>_mask.png``
+``mask.png``
     The segmentation mask (8-bit, 0 / 255).
-``<stem>_overlay.png``
+``overlay.png``
     The image with the outlines of the segmented microcalcifications in red.
-``<stem>_mcs.csv``
+``mcs.csv``
     One row per microcalcification (:func:`hdogreg.pipeline.mc_table`): label, centroid
     ``x`` (column) and ``y`` (row) in pixels, area in px and mm^2, major and minor axis in mm,
     mean intensity (image scale [0, 1]) and the fusion score.
+``seg.dcm``
+    For a DICOM input: a DICOM Segmentation referencing it (:mod:`hdogreg.dicom_seg`).
+``outputs.json``
+    The model digest and settings that made them.
 
-The pixel spacing comes from ``--pixel-spacing`` or the DICOM header (``PixelSpacing``, else
-``ImagerPixelSpacing`` divided by ``EstimatedRadiographicMagnificationFactor`` where present,
-:func:`hdogreg.data.io.read_dicom`); it must be plausible (0.02-0.5 mm). An image at another
-spacing than the method's 0.07 mm is resampled to 0.07 mm for the analysis; the mask, the
-overlay and the CSV (pixel coordinates, mm measures) are those of the input's own grid.
+and ``DIR/cohort.parquet`` / ``DIR/cohort.csv`` hold one row per image (status, error, MC
+counts and areas, clusters, time, model digest, settings; :data:`hdogreg.cohort.ROW_COLUMNS`).
+An image's folder is committed whole; an image whose outputs were made by the same model and
+settings is skipped (``--force`` redoes it), so a rerun after Ctrl-C resumes.
 
-A bad input prints one line ``hdogreg: error: <file>: <problem>`` to stderr; the other images
-are still processed and the exit status is 1. Outputs are written atomically; inputs are
-never modified.
+The pixel spacing comes from the manifest, ``--pixel-spacing`` or the DICOM header
+(``PixelSpacing``, else ``ImagerPixelSpacing`` divided by
+``EstimatedRadiographicMagnificationFactor`` where present, :func:`hdogreg.data.io.read_dicom`);
+it must be plausible (0.02-0.5 mm). An image at another spacing than the method's 0.07 mm is
+resampled to 0.07 mm for the analysis; the outputs are those of the input's own grid.
+
+A bad image prints one line ``hdogreg: error: <file>: <problem>`` to stderr and is a
+``failed`` row of the cohort table; the other images are still processed and the exit status
+is 1. Bad options, inputs that find no image and an unusable ``--out`` are reported before
+any image is processed (exit 2). Ctrl-C or SIGTERM stops cleanly (exit 130). Inputs are never
+modified.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
+from hdogreg.cohort.run import WORKER_MEMORY
 from hdogreg.inference import FAST_STRIDE
 
-__all__ = ["main", "segment_files"]
+__all__ = ["main"]
 
 PROG = "hdogreg"
-_PLAIN_SUFFIXES = {".png", ".tif", ".tiff"}
-_DICOM_SUFFIXES = {".dcm", ".dicom", ""}
 
 
 def _load_model(path):
@@ -43,134 +60,10 @@ def _load_model(path):
     return load_model(path)
 
 
-def _read(path, pixel_spacing):
-    """(image, mm per pixel) of an input file; the spacing is checked for plausibility."""
-    from hdogreg.data.io import read_image
-    from hdogreg.spacing import check_pixel_spacing
-
-    suffix = Path(path).suffix.lower()
-    if suffix in _PLAIN_SUFFIXES and pixel_spacing is None:
-        raise ValueError(f"{path}: the pixel spacing of a PNG/TIFF image is unknown; "
-                         "pass --pixel-spacing MM (INbreast: 0.07)")
-    try:
-        image, meta = read_image(path, pixel_spacing)
-    except ValueError as exc:
-        # Anything that is not PNG/TIFF is tried as DICOM (DICOM files often lack a suffix);
-        # for other suffixes say what was expected rather than why DICOM parsing failed.
-        if Path(path).is_file() and suffix not in _PLAIN_SUFFIXES | _DICOM_SUFFIXES \
-                and "DICOM" in str(exc):
-            raise ValueError(f"{path}: not a DICOM, PNG or TIFF image") from exc
-        raise
-    source = meta.get("spacing_source")
-    name = "--pixel-spacing" if source == "given" else f"{path}: {source} (DICOM header)"
-    try:
-        spacing = check_pixel_spacing(meta["pixel_spacing"], name=name)
-    except ValueError as exc:
-        if source == "given":
-            raise
-        raise ValueError(f"{exc}; pass --pixel-spacing MM to override") from None
-    return image, spacing
-
-
 def _error_line(path, exc):
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    name = str(path)
-    if not msg.startswith(name):
-        msg = f"{name}: {msg}"
-    return f"{PROG}: error: {msg}"
+    from hdogreg.cohort import error_message
 
-
-def _output_stems(paths):
-    """Output stem per input; duplicates get ``-2``, ``-3``... in input order."""
-    seen, stems = {}, []
-    for p in paths:
-        stem = Path(p).stem
-        n = seen.get(stem, 0) + 1
-        seen[stem] = n
-        stems.append(stem if n == 1 else f"{stem}-{n}")
-    return stems
-
-
-def _write_outputs(out_dir, stem, image, result):
-    import imageio.v3 as iio
-    import numpy as np
-
-    from hdogreg._utils import atomic_path
-    from hdogreg.pipeline import overlay_image
-
-    paths = {
-        "mask": out_dir / f"{stem}_mask.png",
-        "overlay": out_dir / f"{stem}_overlay.png",
-        "csv": out_dir / f"{stem}_mcs.csv",
-    }
-    # Render everything before writing, so that a failure leaves no partial set of files.
-    mask = result.mask.astype(np.uint8) * 255
-    overlay = overlay_image(image, result.labels, breast=result.breast)
-    # Fast zlib level: a full-field RGB overlay takes seconds at the default level.
-    with atomic_path(paths["mask"]) as tmp:
-        iio.imwrite(tmp, mask, extension=".png", compress_level=1)
-    with atomic_path(paths["overlay"]) as tmp:
-        iio.imwrite(tmp, overlay, extension=".png", compress_level=1)
-    with atomic_path(paths["csv"]) as tmp:
-        result.table.to_csv(tmp, index=False, float_format="%.6g")
-    return paths
-
-
-def segment_files(paths, out_dir, model, params, *, pixel_spacing=None, progress=None,
-                  stderr=None):
-    """Segment image files and write their outputs; return the number of failures.
-
-    Parameters
-    ----------
-    paths : list of str or Path
-        DICOM, PNG or TIFF images.
-    out_dir : str or Path
-        Output folder (created if needed).
-    model : torch.nn.Module
-        Regression network.
-    params : hdogreg.pipeline.SegmentParams
-    pixel_spacing : float, optional
-        mm per pixel; required for PNG/TIFF, overrides the DICOM header. Must be plausible
-        (:func:`hdogreg.spacing.check_pixel_spacing`); a header's implausible value fails that
-        image only.
-    progress : bool or None, optional
-        Progress bars (None: only on a terminal).
-    stderr : file, optional
-        Where error lines go (default ``sys.stderr``).
-
-    Returns
-    -------
-    n_failed : int
-    """
-    from tqdm import tqdm
-
-    from hdogreg.pipeline import segment_mammogram
-    from hdogreg.spacing import check_pixel_spacing
-
-    if pixel_spacing is not None:
-        pixel_spacing = check_pixel_spacing(pixel_spacing, name="pixel_spacing")
-    stderr = sys.stderr if stderr is None else stderr
-    out_dir = Path(out_dir)
-    inputs = {Path(p).resolve() for p in paths}
-    failed = 0
-    disable = None if progress is None else not progress
-    for path, stem in tqdm(list(zip(paths, _output_stems(paths))), desc="images", unit="image",
-                           disable=disable):
-        try:
-            targets = [out_dir / f"{stem}{s}" for s in ("_mask.png", "_overlay.png", "_mcs.csv")]
-            clash = [t for t in targets if t.resolve() in inputs]
-            if clash:
-                raise ValueError(f"{path}: output {clash[0]} would overwrite an input")
-            image, spacing = _read(path, pixel_spacing)
-            result = segment_mammogram(image, model, params, pixel_spacing=spacing,
-                                       progress=bool(progress) if progress is not None else True)
-            _write_outputs(out_dir, stem, image, result)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # one bad image must not stop the batch
-            failed += 1
-            tqdm.write(_error_line(path, exc), file=stderr)  # keeps a progress bar intact
-    return failed
+    return f"{PROG}: error: {error_message(path, exc)}"
 
 
 def _positive(convert, noun):
@@ -218,9 +111,13 @@ def _parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     seg = sub.add_parser(
         "segment", help="segment the microcalcifications of DICOM/PNG/TIFF images",
-        description="Segment microcalcifications. For each IMAGE writes <stem>_mask.png, "
-        "<stem>_overlay.png and <stem>_mcs.csv (one row per MC) to --out.")
-    seg.add_argument("images", nargs="+", metavar="IMAGE", help="DICOM, PNG or TIFF mammogram")
+        description="Segment microcalcifications. For each image writes DIR/images/<name>/ "
+        "(mask.png, overlay.png, mcs.csv with one row per MC, seg.dcm for DICOM inputs) and "
+        "DIR/cohort.parquet + cohort.csv (one row per image). Images already done with the "
+        "same model and settings are skipped.")
+    seg.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="DICOM, PNG or TIFF mammogram, a folder (recursive), a quoted glob "
+                     "pattern, or a .csv/.parquet manifest with a 'path' column")
     seg.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
     seg.add_argument("--pixel-spacing", type=_pixel_spacing, metavar="MM",
                      help="mm per pixel (0.02-0.5); required for PNG/TIFF and for DICOM without "
@@ -239,8 +136,33 @@ def _parser():
                      help=f"inference stride (px); default {DEFAULT_STRIDE} for speed on a CPU (the "
                           "paper's evaluation uses 256; Hann blending leaves no seams at either)")
     seg.add_argument("--batch-size", type=_positive_int, default=4, help="windows per batch")
-    seg.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    seg.add_argument("--intensity-scale", type=_positive(float, "a number"), metavar="S",
+                     help="divisor of PNG/TIFF values, e.g. 4095 for 12-bit data in 16-bit files "
+                     "(default: the type's maximum, 1 for float images; DICOM: BitsStored)")
+    seg.add_argument("--voi-lut", action="store_true",
+                     help="DICOM: apply the header's VOI LUT or window first (default: the stored "
+                     "values, as the method was trained)")
+    seg.add_argument("--force", action="store_true",
+                     help="redo images whose outputs exist with the same model and settings")
+    seg.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                     help="local Dask worker processes (default: as many as cores and memory "
+                     f"allow, {WORKER_MEMORY / 2**30:g} GiB each; 1: in this process)")
+    seg.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run on an existing Dask cluster (e.g. tcp://host:8786) whose workers "
+                     "see the inputs and --out at the same paths")
+    seg.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _report(row):
+    from tqdm import tqdm
+
+    if row["status"] == "failed":
+        tqdm.write(f"{PROG}: error: {row['error']}", file=sys.stderr)   # keeps the bar intact
 
 
 def main(argv=None):
@@ -250,6 +172,8 @@ def main(argv=None):
     if args.command != "segment":  # pragma: no cover - argparse enforces the choices
         parser.error(f"unknown command {args.command}")
 
+    from hdogreg.cohort import check_out_dir, collect_inputs, model_digest, run_cohort
+    from hdogreg.data import DataError
     from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
     from hdogreg.store import default_model_path
 
@@ -274,10 +198,32 @@ def main(argv=None):
                              f"{params.window} and {params.stride}")
     except ValueError as exc:
         parser.error(str(exc))
-    n_failed = segment_files(args.images, args.out, model, params,
-                             pixel_spacing=args.pixel_spacing,
-                             progress=False if args.quiet else None)
-    return 1 if n_failed else 0
+    try:   # everything that can be checked before the first image
+        out = check_out_dir(args.out)
+        inputs = collect_inputs(args.inputs, exclude=out / "images")
+    except DataError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+    try:
+        result = run_cohort(inputs, out, model, params, digest=model_digest(model_path),
+                            pixel_spacing=args.pixel_spacing, intensity_scale=args.intensity_scale,
+                            voi_lut=args.voi_lut, force=args.force, workers=args.workers,
+                            scheduler=args.scheduler,
+                            progress=False if args.quiet else None, on_row=_report,
+                            on_start=None if args.quiet else lambda text: print(text, file=sys.stderr))
+    except ConnectionError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; the images finished so far are in {out} (cohort.csv); "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+    return 1 if result.n_failed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

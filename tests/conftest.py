@@ -1,4 +1,19 @@
 import pytest
+import torch
+
+
+class BrightSpots(torch.nn.Module):
+    """Stand-in network: 'MC region' where the image is much brighter than its 9x9 mean."""
+
+    def forward(self, x):
+        local = torch.nn.functional.avg_pool2d(x, 9, stride=1, padding=4, count_include_pad=False)
+        return torch.sigmoid((x - local - 0.01) * 400)
+
+
+@pytest.fixture(scope="session")
+def bright_spots():
+    """A :class:`BrightSpots` stand-in for the regression network (no training needed)."""
+    return BrightSpots()
 
 
 @pytest.fixture(scope="session")
@@ -13,8 +28,6 @@ def tiny(tmp_path_factory):
 @pytest.fixture
 def torch_one_thread():
     """Run a test with one torch thread (deterministic timing on a shared 2-core machine)."""
-    import torch
-
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -11,16 +11,8 @@ import torch
 from hdogreg import cli
 from hdogreg.pipeline import MC_COLUMNS
 
-SMALL = ["--window", "64", "--stride", "32", "--quiet"]
-OUTPUTS = ("_mask.png", "_overlay.png", "_mcs.csv")
-
-
-class BrightSpots(torch.nn.Module):
-    """Stand-in network: 'MC region' where the image is much brighter than its 9x9 mean."""
-
-    def forward(self, x):
-        local = torch.nn.functional.avg_pool2d(x, 9, stride=1, padding=4, count_include_pad=False)
-        return torch.sigmoid((x - local - 0.01) * 400)
+SMALL = ["--window", "64", "--stride", "32", "--quiet", "--workers", "1"]
+OUTPUTS = ("mask.png", "overlay.png", "mcs.csv")
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +32,11 @@ def inputs(tmp_path_factory):
 
 
 @pytest.fixture
-def stand_in(monkeypatch, tmp_path):
+def stand_in(monkeypatch, tmp_path, bright_spots):
     """A checkpoint path whose loading yields the stand-in network (no training needed)."""
     ckpt = tmp_path / "stand_in.pt"
     ckpt.write_bytes(b"")
-    monkeypatch.setattr(cli, "_load_model", lambda path: (BrightSpots(), {"encoder": "stand-in"}))
+    monkeypatch.setattr(cli, "_load_model", lambda path: (bright_spots, {"encoder": "stand-in"}))
     return ckpt
 
 
@@ -52,12 +44,13 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _check_outputs(out, stem, shape):
-    for suffix in OUTPUTS:
-        assert (out / f"{stem}{suffix}").is_file()
-    mask = iio.imread(out / f"{stem}_mask.png")
-    overlay = iio.imread(out / f"{stem}_overlay.png")
-    table = pd.read_csv(out / f"{stem}_mcs.csv")
+def _check_outputs(out, name, shape):
+    folder = out / "images" / name
+    for file in OUTPUTS:
+        assert (folder / file).is_file()
+    mask = iio.imread(folder / "mask.png")
+    overlay = iio.imread(folder / "overlay.png")
+    table = pd.read_csv(folder / "mcs.csv")
     assert mask.shape == shape and set(np.unique(mask)) <= {0, 255}
     assert overlay.shape == (*shape, 3)
     assert list(table.columns) == MC_COLUMNS
@@ -72,12 +65,12 @@ def test_segment_dicom_and_png_write_all_outputs(inputs, stand_in, tmp_path):
     before = {k: _digest(inputs[k]) for k in ("dcm", "png")}
     assert cli.main(["segment", str(inputs["dcm"]), "--out", str(out), "--model", str(stand_in),
                      *SMALL]) == 0
-    mask, table = _check_outputs(out, "case", inputs["shape"])
+    mask, table = _check_outputs(out, "case.dcm", inputs["shape"])
     assert len(table) > 0
     assert table["area_mm2"].to_numpy() == pytest.approx(table["area_px"].to_numpy() * 0.0049)
     assert cli.main(["segment", str(inputs["png"]), "--out", str(out), "--model", str(stand_in),
                      "--pixel-spacing", "0.07", *SMALL]) == 0
-    mask_png, table_png = _check_outputs(out, "case_png", inputs["shape"])
+    mask_png, table_png = _check_outputs(out, "case_png.png", inputs["shape"])
     # Same pixels (up to the 16-bit rescaling of the PNG) -> nearly the same segmentation.
     assert abs(len(table_png) - len(table)) <= max(2, len(table) // 10)
     assert {k: _digest(inputs[k]) for k in ("dcm", "png")} == before   # inputs untouched
@@ -91,8 +84,11 @@ def test_text_file_fails_cleanly_and_batch_continues(inputs, stand_in, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0] == f"hdogreg: error: {inputs['txt']}: not a DICOM, PNG or TIFF image"
-    assert not list(out.glob("notes*"))
-    _check_outputs(out, "case", inputs["shape"])
+    assert not list((out / "images").glob("notes*"))
+    _check_outputs(out, "case.dcm", inputs["shape"])
+    table = pd.read_csv(out / "cohort.csv")
+    assert table["status"].tolist() == ["failed", "ok"]
+    assert table["error"][0] == f"{inputs['txt']}: not a DICOM, PNG or TIFF image"
     assert inputs["txt"].read_text() == "this is not an image\n"
 
 
@@ -114,8 +110,14 @@ def test_duplicate_stems_do_not_overwrite(inputs, stand_in, tmp_path):
     out = tmp_path / "out"
     assert cli.main(["segment", str(inputs["dcm"]), str(copy), "--out", str(out),
                      "--model", str(stand_in), *SMALL]) == 0
-    for stem in ("case", "case-2"):
-        _check_outputs(out, stem, inputs["shape"])
+    from hdogreg.cohort import decode_name
+
+    names = sorted(p.name for p in (out / "images").iterdir())
+    assert len(names) == 2
+    assert sorted(decode_name(n) for n in names) == sorted(
+        p.resolve().as_posix() for p in (inputs["dcm"], copy))
+    for name in names:
+        _check_outputs(out, name, inputs["shape"])
 
 
 def test_missing_default_model_explains_how_to_make_it(inputs, tmp_path, monkeypatch, capsys):
@@ -144,8 +146,8 @@ def test_real_checkpoint_and_its_p_thr(inputs, tmp_path):
     out = tmp_path / "out"
     # p_thr = 2 (from the checkpoint's settings) keeps nothing: a sigmoid never reaches 2.
     assert cli.main(["segment", str(inputs["dcm"]), "--out", str(out), "--model", str(ckpt),
-                     "--window", "128", "--stride", "128", "--quiet"]) == 0
-    mask, table = _check_outputs(out, "case", inputs["shape"])
+                     "--window", "128", "--stride", "128", "--quiet", "--workers", "1"]) == 0
+    mask, table = _check_outputs(out, "case.dcm", inputs["shape"])
     assert len(table) == 0 and not mask.any()
 
 
@@ -195,9 +197,10 @@ def test_implausible_header_spacing_fails_that_image_only(inputs, stand_in, tmp_
                                                            make_dicom):
     import pydicom
 
-    raw = pydicom.dcmread(inputs["dcm"]).pixel_array
-    um = make_dicom(tmp_path / "in_um.dcm", raw, PixelSpacing=["70", "70"])
-    none = make_dicom(tmp_path / "nospacing.dcm", raw)
+    src = pydicom.dcmread(inputs["dcm"])
+    raw, bits = src.pixel_array, int(src.BitsStored)
+    um = make_dicom(tmp_path / "in_um.dcm", raw, bits=bits, PixelSpacing=["70", "70"])
+    none = make_dicom(tmp_path / "nospacing.dcm", raw, bits=bits)
     out = tmp_path / "out"
     code = cli.main(["segment", str(um), str(inputs["dcm"]), str(none), "--out", str(out),
                      "--model", str(stand_in), *SMALL])
@@ -208,15 +211,16 @@ def test_implausible_header_spacing_fails_that_image_only(inputs, stand_in, tmp_
                              "is implausible")
     assert "70 µm = 0.07 mm" in err[0] and err[0].endswith("pass --pixel-spacing MM to override")
     assert err[1].startswith(f"hdogreg: error: {none}: ") and "--pixel-spacing" in err[1]
-    _check_outputs(out, "case", inputs["shape"])
-    assert not list(out.glob("in_um*")) and not list(out.glob("nospacing*"))
+    _check_outputs(out, "case.dcm", inputs["shape"])
+    assert not list((out / "images").glob("in_um*")) and not list((out / "images").glob("nospacing*"))
     # The option overrides the header.
     assert cli.main(["segment", str(um), "--out", str(out), "--model", str(stand_in),
                      "--pixel-spacing", "0.07", *SMALL]) == 0
-    _check_outputs(out, "in_um", raw.shape)
+    _check_outputs(out, "in_um.dcm", raw.shape)
 
 
-def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path, make_dicom):
+def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path, make_dicom,
+                                                     bright_spots):
     """The same breast at 0.14 mm (2 x 2 binned): outputs on its grid, CSV in its pixels."""
     from hdogreg.data import read_dicom
     from hdogreg.pipeline import SegmentParams, segment_mammogram
@@ -231,8 +235,8 @@ def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path,
     out = tmp_path / "out"
     assert cli.main(["segment", str(inputs["dcm"]), str(dcm), "--out", str(out), "--model",
                      str(stand_in), *SMALL]) == 0
-    t07 = pd.read_csv(out / "case_mcs.csv")
-    mask, t14 = _check_outputs(out, "coarse", raw.shape)
+    t07 = pd.read_csv(out / "images" / "case.dcm" / "mcs.csv")
+    mask, t14 = _check_outputs(out, "coarse.dcm", raw.shape)
     assert len(t14) > 0
     np.testing.assert_allclose(t14["area_mm2"], t14["area_px"] * 0.14 ** 2, rtol=1e-5)
     # The CSV is the pipeline's table of the input at its spacing (the CLI's settings).
@@ -240,7 +244,7 @@ def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path,
     params = SegmentParams(window=64, stride=32, normalize="none")
     image, meta = read_dicom(dcm)
     assert meta["pixel_spacing"] == pytest.approx(0.14)
-    expected = segment_mammogram(image, BrightSpots(), params, pixel_spacing=meta["pixel_spacing"],
+    expected = segment_mammogram(image, bright_spots, params, pixel_spacing=meta["pixel_spacing"],
                                  progress=False)
     np.testing.assert_array_equal(mask > 0, expected.mask)
     np.testing.assert_allclose(t14[["x", "y", "area_mm2"]], expected.table[["x", "y", "area_mm2"]],
@@ -249,3 +253,99 @@ def test_coarser_dicom_is_reported_in_its_own_pixels(inputs, stand_in, tmp_path,
     half = (t07[["x", "y"]].to_numpy() - 0.5) / 2
     dist = np.linalg.norm(t14[["x", "y"]].to_numpy()[:, None] - half[None], axis=2).min(axis=1)
     assert np.all(dist <= 1.0), dist
+
+
+# ----------------------------------------------------------------------------- cohorts
+
+
+@pytest.fixture
+def no_image_processed(monkeypatch):
+    """Fail the test if any image reaches the segmentation."""
+    import hdogreg.cohort.run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an image was processed")
+
+    monkeypatch.setattr(hdogreg.cohort.run, "segment_input", refuse)
+
+
+def test_bad_out_and_inputs_fail_before_any_image(inputs, stand_in, tmp_path, capsys,
+                                                  no_image_processed):
+    import os
+
+    afile = tmp_path / "out.txt"
+    afile.write_text("x")
+    (tmp_path / "empty").mkdir()
+    cases = [(str(afile), [str(inputs["dcm"])], f"{afile}: output folder is a file"),
+             (str(tmp_path / "o"), [str(inputs["dcm"]), str(tmp_path / "empty")],
+              f"{tmp_path / 'empty'}: no DICOM, PNG or TIFF images"),
+             (str(tmp_path / "o"), [str(tmp_path / "*.tiff")], "no files match")]
+    if os.geteuid() != 0:     # root writes into read-only folders
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o555)
+        cases.append((str(ro), [str(inputs["dcm"])], f"{ro}: output folder is not writable"))
+    for out, sources, message in cases:
+        code = cli.main(["segment", *sources, "--out", out, "--model", str(stand_in), *SMALL])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    assert afile.read_text() == "x"
+
+
+def test_glob_input_resumes_and_force_redoes(inputs, stand_in, tmp_path, capsys):
+    out = tmp_path / "out"
+    pattern = str(inputs["dcm"].parent / "*.dcm")
+    argv = ["segment", pattern, "--out", str(out), "--model", str(stand_in), *SMALL]
+    assert cli.main(argv) == 0
+    mask, _ = _check_outputs(out, "case.dcm", inputs["shape"])
+    stamp = (out / "images" / "case.dcm" / "mask.png").stat().st_mtime_ns
+    assert cli.main(argv) == 0
+    assert pd.read_csv(out / "cohort.csv")["status"].tolist() == ["skipped"]
+    assert (out / "images" / "case.dcm" / "mask.png").stat().st_mtime_ns == stamp
+    assert cli.main([*argv, "--force"]) == 0
+    assert pd.read_csv(out / "cohort.csv")["status"].tolist() == ["ok"]
+    assert np.array_equal(_check_outputs(out, "case.dcm", inputs["shape"])[0], mask)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupt_exits_130_without_traceback(inputs, stand_in, tmp_path, capsys, monkeypatch,
+                                               how):
+    import os
+    import signal
+
+    import hdogreg.cohort.run
+
+    def interrupted(*args, **kwargs):
+        if how == "sigterm":
+            os.kill(os.getpid(), signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hdogreg.cohort.run, "segment_input", interrupted)
+    before = signal.getsignal(signal.SIGTERM)
+    code = cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path / "o"), "--model",
+                     str(stand_in), *SMALL])
+    err = capsys.readouterr().err
+    assert code == 130 and "interrupted" in err and "resume" in err and "Traceback" not in err
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert pd.read_csv(tmp_path / "o" / "cohort.csv")["status"].tolist() == ["pending"]
+    assert list((tmp_path / "o" / "images").iterdir()) == []
+
+
+def test_scheduler_option_runs_on_an_existing_cluster(inputs, stand_in, tmp_path, capsys):
+    import dask
+    from distributed import LocalCluster
+
+    argv = ["segment", str(inputs["dcm"]), "--model", str(stand_in), *SMALL]
+    assert cli.main([*argv, "--out", str(tmp_path / "seq")]) == 0
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        assert cli.main([*argv, "--out", str(tmp_path / "dask"), "--scheduler",
+                         cluster.scheduler_address]) == 0
+    for f in ("mask.png", "mcs.csv", "seg.dcm"):
+        assert (tmp_path / "dask" / "images" / "case.dcm" / f).read_bytes() == \
+            (tmp_path / "seq" / "images" / "case.dcm" / f).read_bytes()
+    capsys.readouterr()
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = cli.main([*argv, "--out", str(tmp_path / "x"), "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "tcp://127.0.0.1:9: cannot connect" in err and "Traceback" not in err
+    assert list((tmp_path / "x" / "images").iterdir()) == []

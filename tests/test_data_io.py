@@ -167,3 +167,55 @@ def test_given_spacing_must_be_finite_and_positive(tmp_path, raw, bad):
     iio.imwrite(tmp_path / "a.png", raw)
     with pytest.raises(ValueError, match="pixel_spacing must be a finite number > 0"):
         read_image(tmp_path / "a.png", bad)
+
+
+# ----------------------------------------------------------------------------- DICOM values
+
+
+def test_values_beyond_bits_stored_are_reported(tmp_path, make_dicom):
+    raw = np.array([[0, 100, 4095], [5000, 7, 9]], np.uint16)   # 5000 needs 13 bits
+    path = make_dicom(tmp_path / "over.dcm", raw, bits=12)
+    with pytest.raises(DataError, match=r"over\.dcm: pixel values up to 5000 exceed BitsStored = 12 "
+                                        r"\(maximum 4095\)"):
+        read_dicom(path)
+    ok = make_dicom(tmp_path / "ok.dcm", np.minimum(raw, 4095), bits=12)
+    assert read_dicom(ok)[0].max() == 1.0
+
+
+def test_monochrome1_inverted_and_presentation_intent_recorded(tmp_path, make_dicom):
+    raw = np.array([[0, 4095], [1000, 2000]], np.uint16)
+    m1 = make_dicom(tmp_path / "m1.dcm", raw, photometric="MONOCHROME1",
+                    PresentationIntentType="FOR PROCESSING")
+    image, meta = read_dicom(m1)
+    np.testing.assert_allclose(image, 1 - raw / 4095, atol=1e-6)
+    assert (meta["photometric"], meta["presentation_intent"]) == ("MONOCHROME1", "FOR PROCESSING")
+    assert read_dicom(make_dicom(tmp_path / "m2.dcm", raw))[1]["presentation_intent"] == ""
+
+
+def test_plain_values_outside_the_intensity_scale_are_errors(tmp_path):
+    tifffile.imwrite(tmp_path / "f.tif", np.array([[0.0, 1.5]], np.float32))
+    with pytest.raises(DataError, match=r"f\.tif: pixel values 0\.\.1\.5 lie outside \[0, 1\].*"
+                                        "--intensity-scale"):
+        read_image(tmp_path / "f.tif", 0.07)
+    img, meta = read_image(tmp_path / "f.tif", 0.07, intensity_scale=2)
+    assert img.tolist() == [[0.0, 0.75]] and meta["intensity_scale"] == 2
+    tifffile.imwrite(tmp_path / "w.tif", np.array([[0, 5000]], np.uint16))
+    with pytest.raises(DataError, match=r"w\.tif: pixel values 0\.\.5000 lie outside \[0, 4095\]"):
+        read_image(tmp_path / "w.tif", 0.07, intensity_scale=4095)
+    tifffile.imwrite(tmp_path / "n.tif", np.array([[0.0, np.nan]], np.float32))
+    with pytest.raises(DataError, match=r"n\.tif: image contains NaN"):
+        read_image(tmp_path / "n.tif", 0.07)
+
+
+def test_voi_lut_only_when_asked(tmp_path, make_dicom):
+    raw = np.array([[0, 1000, 2000], [3000, 4095, 1500]], np.uint16)
+    win = make_dicom(tmp_path / "w.dcm", raw, WindowCenter="2000", WindowWidth="2000")
+    stored, meta = read_dicom(win)
+    np.testing.assert_allclose(stored, raw / 4095, atol=1e-6)
+    assert meta["voi_lut"] == ""
+    shown, meta = read_image(win, 0.07, voi_lut=True)
+    assert meta["voi_lut"] == "window"
+    assert shown[0, 0] == 0 and shown[1, 1] == 1 and shown[0, 2] == pytest.approx(0.5, abs=1e-3)
+    with pytest.raises(DataError, match=r"plain\.dcm: a VOI LUT was asked for but the header has "
+                                        "neither"):
+        read_dicom(make_dicom(tmp_path / "plain.dcm", raw), voi_lut=True)

@@ -110,4 +110,6 @@ def test_shipped_model_works_from_an_installed_wheel(tmp_path, make_dicom):
     run = subprocess.run([str(env_dir / "bin" / "hdogreg"), "segment", str(dcm), "--out", "out"],
                          cwd=work, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert (work / "out" / "x_mcs.csv").is_file() and (work / "out" / "x_mask.png").is_file()
+    folder = work / "out" / "images" / "x.dcm"
+    assert all((folder / f).is_file() for f in ("mcs.csv", "mask.png", "seg.dcm"))
+    assert (work / "out" / "cohort.parquet").is_file()

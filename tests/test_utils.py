@@ -105,3 +105,24 @@ def test_model_digest_depends_on_the_weights_only():
     with torch.no_grad():
         b.bias += 1
     assert model_digest(a) != model_digest(b)
+
+
+def test_atomic_file_gets_the_umask_permissions(tmp_path):
+    import os
+
+    from hdogreg._utils import current_umask
+
+    previous = os.umask(0o077)
+    current_umask.cache_clear()
+    try:
+        with atomic_path(tmp_path / "a.txt") as tmp:
+            tmp.write_text("x")
+        os.umask(0o002)
+        current_umask.cache_clear()
+        with atomic_path(tmp_path / "b.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(previous)
+        current_umask.cache_clear()
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o664

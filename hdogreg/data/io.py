@@ -78,12 +78,16 @@ def _header_spacing(ds, path):
     return float(spacing), source
 
 
-def read_dicom(path):
+def read_dicom(path, *, voi_lut=False):
     """Read a DICOM mammogram at full bit depth.
 
     Parameters
     ----------
     path : str or Path
+    voi_lut : bool, optional
+        Apply the header's VOI LUT (VOI LUT Sequence, else the first WindowCenter/WindowWidth)
+        first, as a viewer shows a for-presentation image; the scale is then the LUT's output
+        range. Default: the stored values.
 
     Returns
     -------
@@ -93,14 +97,18 @@ def read_dicom(path):
     meta : dict
         ``intensity_scale`` (``2**BitsStored - 1``), ``pixel_spacing`` (mm per pixel, or
         None), ``spacing_source`` (see below), ``bits_stored``, ``laterality``, ``view``,
-        ``patient_id``, ``manufacturer``.
+        ``patient_id``, ``manufacturer``, ``photometric`` (``PhotometricInterpretation``),
+        ``presentation_intent`` (``PresentationIntentType``: ``"FOR PROCESSING"`` or ``"FOR
+        PRESENTATION"``, empty if absent), ``sop_instance_uid`` and ``voi_lut`` (what was
+        applied: ``"VOILUTSequence"``, ``"window"`` or ``""``).
 
     Raises
     ------
     DataError
         Missing file, not a DICOM file, no pixel data, compressed pixel data without
-        an installed decoder, or a malformed or non-square pixel spacing; the message names
-        the file.
+        an installed decoder, uncompressed pixel values above ``2**BitsStored - 1`` (pydicom
+        would wrap them silently), or a malformed or non-square pixel spacing; the message
+        names the file.
 
     Notes
     -----
@@ -114,6 +122,9 @@ def read_dicom(path):
        the spacing at the breast (``"ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"``);
     3. ``ImagerPixelSpacing`` alone (``"ImagerPixelSpacing"``);
     4. none: ``pixel_spacing`` and ``spacing_source`` are None (the caller must give it).
+
+    No VOI LUT or window is applied unless asked (`voi_lut`): the analysis uses the stored
+    values (``raw / (2**BitsStored - 1)``), MONOCHROME1 inverted.
 
     Row and column spacing (the two values of the tag) that differ by more than 1% are
     refused: the method needs square pixels, and one number cannot describe such an image
@@ -129,7 +140,8 @@ def read_dicom(path):
     try:
         ds = pydicom.dcmread(path)
     except InvalidDicomError as exc:
-        raise DataError(f"{path}: not a readable DICOM file ({exc})") from exc
+        why = str(exc).replace(" Use force=True to force reading.", "")   # pydicom's own option
+        raise DataError(f"{path}: not a readable DICOM file ({why})") from exc
     except Exception as exc:  # truncated or corrupt files raise various errors
         raise DataError(f"{path}: unreadable DICOM file ({type(exc).__name__}: {exc})") from exc
     if "PixelData" not in ds:
@@ -146,12 +158,18 @@ def read_dicom(path):
         raise DataError(f"{path}: expected a single 2-D grey-level frame, got pixel array shape {raw.shape}")
     bits = int(ds.get("BitsStored", raw.dtype.itemsize * 8))
     scale = float(2**bits - 1)
+    _check_bits_stored(ds, bits, tsyntax, path)
+    voi = ""
+    if voi_lut:
+        raw, scale, voi = _apply_voi(raw, ds, bits, path)
     image = raw.astype(np.float32)
-    if ds.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    if photometric == "MONOCHROME1":
         image = scale - image
     image = np.clip(image / np.float32(scale), 0.0, 1.0)
     spacing, source = _header_spacing(ds, path)
     meta = {
+        "voi_lut": voi,
         "intensity_scale": scale,
         "pixel_spacing": spacing,
         "spacing_source": source,
@@ -160,11 +178,57 @@ def read_dicom(path):
         "view": str(ds.get("ViewPosition", "") or ""),
         "patient_id": str(ds.get("PatientID", "") or ""),
         "manufacturer": str(ds.get("Manufacturer", "") or ""),
+        "photometric": photometric,
+        "presentation_intent": str(ds.get("PresentationIntentType", "") or ""),
+        "sop_instance_uid": str(ds.get("SOPInstanceUID", "") or ""),
     }
     return image, meta
 
 
-def read_image(path, pixel_spacing=None, *, intensity_scale=None):
+def _apply_voi(raw, ds, bits, path):
+    """``(values, scale, what)`` after the header's VOI LUT or, lacking one, its first window.
+
+    The output range of a VOI LUT is that of its entries (``2**bits - 1``, LUT Descriptor);
+    of a linear window ``[0, 2**BitsStored - 1]`` (unsigned data without a modality LUT or
+    rescale, the case of mammograms).
+    """
+    from pydicom.pixels import apply_voi_lut
+
+    if "VOILUTSequence" in ds and len(ds.VOILUTSequence):
+        depth = int(ds.VOILUTSequence[0].LUTDescriptor[2])
+        return apply_voi_lut(raw, ds, prefer_lut=True), float(2**depth - 1), "VOILUTSequence"
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        if int(ds.get("PixelRepresentation", 0)) != 0 or "ModalityLUTSequence" in ds \
+                or "RescaleSlope" in ds:
+            raise DataError(f"{path}: a window of signed or rescaled pixel data is not supported; "
+                            "segment the stored values (no VOI LUT)")
+        return apply_voi_lut(raw, ds, prefer_lut=False), float(2**bits - 1), "window"
+    raise DataError(f"{path}: a VOI LUT was asked for but the header has neither a VOI LUT "
+                    "Sequence nor WindowCenter/WindowWidth")
+
+
+def _check_bits_stored(ds, bits, tsyntax, path):
+    """Raise if uncompressed pixel data hold values above ``2**BitsStored - 1``.
+
+    pydicom masks the bits above ``BitsStored``, so such values would wrap silently into
+    unrelated grey levels (5000 in a 12-bit image becomes 904). Only the native (uncompressed)
+    encodings are checked: a decoder's output has no bits to spare.
+    """
+    allocated = int(ds.get("BitsAllocated", 16))
+    if tsyntax is None or tsyntax.is_compressed or bits >= allocated or allocated not in (8, 16, 32):
+        return
+    if int(ds.get("PixelRepresentation", 0)) != 0:
+        return          # signed data: the sign bit is the highest stored bit
+    order = ">" if not tsyntax.is_little_endian else "<"
+    words = np.frombuffer(ds.PixelData, dtype=f"{order}u{allocated // 8}")
+    peak = int(words[:int(ds.Rows) * int(ds.Columns)].max(initial=0))
+    if peak > 2**bits - 1:
+        raise DataError(f"{path}: pixel values up to {peak} exceed BitsStored = {bits} (maximum "
+                        f"{2**bits - 1}); the header's BitsStored is wrong or the pixel data are "
+                        "corrupt (they would wrap into other grey levels)")
+
+
+def read_image(path, pixel_spacing=None, *, intensity_scale=None, voi_lut=False):
     """Read a DICOM, PNG or TIFF image as float32 in [0, 1].
 
     Parameters
@@ -174,8 +238,13 @@ def read_image(path, pixel_spacing=None, *, intensity_scale=None):
         mm per pixel. Required for PNG/TIFF; for DICOM it overrides the header (which is
         read as in :func:`read_dicom`).
     intensity_scale : float, optional
-        Divisor for the raw values. Default: ``2**BitsStored - 1`` for DICOM, the dtype
-        maximum for integer PNG/TIFF (1 for float images).
+        Divisor for the raw values of a PNG/TIFF (e.g. 4095 for 12-bit data stored in 16-bit
+        words). Default: the dtype maximum for integer PNG/TIFF, 1 for float images. DICOM
+        takes it from the header (``2**BitsStored - 1``). PNG/TIFF values outside ``[0,
+        intensity_scale]`` (a float image outside [0, 1]) raise DataError: they are not
+        clipped.
+    voi_lut : bool, optional
+        DICOM only: apply the VOI LUT or window of the header (:func:`read_dicom`).
 
     Returns
     -------
@@ -206,16 +275,12 @@ def read_image(path, pixel_spacing=None, *, intensity_scale=None):
             raw = raw[..., 0]
         if raw.ndim != 2:
             raise DataError(f"{path}: expected a 2-D grey-level image, got shape {raw.shape}")
-        if intensity_scale is None:
-            intensity_scale = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else 1.0
         if pixel_spacing is None:
             raise DataError(f"{path}: pixel_spacing must be given for {suffix} images")
-        if intensity_scale <= 0:
-            raise ValueError(f"intensity_scale must be > 0, got {intensity_scale}")
-        image = np.clip(raw.astype(np.float32) / np.float32(intensity_scale), 0.0, 1.0)
+        image, intensity_scale = _plain_intensities(raw, intensity_scale, path)
         meta = {"intensity_scale": float(intensity_scale)}
     else:
-        image, meta = read_dicom(path)
+        image, meta = read_dicom(path, voi_lut=voi_lut)
         if intensity_scale is not None:
             raise ValueError("intensity_scale is taken from the DICOM header (BitsStored)")
         if pixel_spacing is None:
@@ -239,6 +304,34 @@ def read_image(path, pixel_spacing=None, *, intensity_scale=None):
         raise ValueError(f"pixel_spacing must be a finite number > 0 mm, got {pixel_spacing}")
     meta["pixel_spacing"] = pixel_spacing
     return image, meta
+
+
+def _plain_intensities(raw, intensity_scale, path):
+    """``(raw / intensity_scale as float32, intensity_scale)`` of a PNG/TIFF array.
+
+    Values outside ``[0, intensity_scale]`` are an error rather than clipped: a float image
+    beyond [0, 1] or 16-bit words above the stated scale (e.g. ``--intensity-scale 4095`` for
+    data that are not 12-bit) would otherwise be analysed as saturated pixels.
+    """
+    if raw.dtype.kind not in "uif":
+        raise DataError(f"{path}: unsupported pixel type {raw.dtype}")
+    given = intensity_scale is not None
+    if not given:
+        intensity_scale = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else 1.0
+    intensity_scale = float(intensity_scale)
+    if not (np.isfinite(intensity_scale) and intensity_scale > 0):
+        raise ValueError(f"intensity_scale must be a finite number > 0, got {intensity_scale}")
+    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        raise DataError(f"{path}: image contains NaN or infinite values")
+    lo, hi = (raw.min(), raw.max()) if raw.size else (0, 0)
+    if lo < 0 or hi > intensity_scale:
+        what = (f"intensity scale {intensity_scale:g} (intensity_scale=, on the command line "
+                "--intensity-scale)" if given or raw.dtype.kind != "f"
+                else "[0, 1] expected of a floating-point image; give its scale (intensity_scale=, "
+                "on the command line --intensity-scale)")
+        raise DataError(f"{path}: pixel values {lo:g}..{hi:g} lie outside [0, "
+                        f"{intensity_scale:g}], the {what}")
+    return raw.astype(np.float32) / np.float32(intensity_scale), intensity_scale
 
 
 def read_points_csv(path, image=None):
