@@ -46,6 +46,8 @@ def main(argv=None):
                    help=f"comma-separated keys of {list(rb.STUDY_METHODS)}")
     p.add_argument("--stride", type=int, default=None, help="inference stride (default FAST_STRIDE)")
     p.add_argument("--n-boot", type=int, default=20)
+    p.add_argument("--curves", default=None,
+                   help="write the FROC curves (method, condition, threshold, fp_per_cm2, tpr) to this CSV")
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -56,7 +58,9 @@ def main(argv=None):
     for key, m in zip(keys, methods):
         print(f"{key}: {m.name}, operating point {m.threshold:.4g}")
     conditions = rb.study_conditions(args.data, test)
-    table, _ = rb.robustness_table(methods, conditions, n_boot=args.n_boot)
+    table, curves = rb.robustness_table(methods, conditions, n_boot=args.n_boot)
+    if args.curves:
+        rb.curves_frame(curves).to_csv(args.curves, index=False)
     print(f"{len(test)} test images, {len(conditions)} conditions, {time.perf_counter() - t0:.0f} s")
     print(table.pivot(index="condition", columns="method", values=["tpr04", "fp_op"])
           .loc[[c[0] for c in conditions]].round(3).to_string())

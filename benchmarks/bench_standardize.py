@@ -5,10 +5,13 @@
    median over images of the breast median and of :func:`hdogreg.standardize.fine_scale_noise`
    (breast = :func:`hdogreg.standardize.standardize_breast_mask`). These are the constants
    ``REFERENCE_LEVEL`` and ``REFERENCE_NOISE``.
-2. For a few validation images, counts the DoG candidates of the paper
-   (``dog_peaks(img, 1.18, 3.1, 1.6, 0.006)``) under intensity perturbations - ``0.25 img``,
-   ``4 img``, ``img + 0.05``, gamma 0.7 and 1.4, 12-bit and 8-bit quantisation - without
-   standardisation (``none``, the paper's raw scale) and with it (``noise``).
+2. For a few validation images, segments the HDoG candidates of the paper (``hdog_segment``
+   with ``SegmentParams()``'s Eq. 1-6 settings, ``T_DoG = 0.006``) under every perturbation of
+   :data:`hdogreg.perturb.PERTURBATIONS` (``x0.25``, ``x4``, an offset, gamma 0.7 and 1.4,
+   12-bit and 8-bit) for each standardisation of :data:`hdogreg.standardize.METHODS`: ``none``
+   (the paper's raw scale), ``noise`` (level and global fine-scale noise) and ``equalize``
+   (the noise-equalising grey-level map), and counts the candidates and the annotated MCs
+   that a candidate touches.
 
 Run from the repository root::
 
@@ -16,10 +19,13 @@ Run from the repository root::
 
 The last line is machine-readable::
 
-    standardize candidates_spread_none=... candidates_spread_noise=...
+    standardize candidates_spread_none=... candidates_spread_noise=... candidates_spread_equalize=...
 
 the max/min ratio of the candidate counts over the original and the perturbed images (a count
-of 0 counts as 1), median over the validation images; 1 means the count does not move.
+of 0 counts as 1), median over the validation images; 1 means the count does not move. The
+line before gives, per method, the candidates and MCs hit summed over images and
+perturbations (``hits_<method>=<MCs hit>/<MCs>``): a standardisation that steadies the count
+by dropping MCs would show there.
 """
 
 from __future__ import annotations
@@ -28,17 +34,6 @@ import argparse
 import time
 
 import numpy as np
-
-PERTURBATIONS = {
-    "orig": lambda x: x,
-    "x0.25": lambda x: 0.25 * x,
-    "x4": lambda x: 4 * x,
-    "+0.05": lambda x: x + 0.05,
-    "gamma0.7": lambda x: np.clip(x, 0, None) ** 0.7,
-    "gamma1.4": lambda x: np.clip(x, 0, None) ** 1.4,
-    "12bit": lambda x: np.round(np.clip(x, 0, 1) * 4095) / 4095,
-    "8bit": lambda x: np.round(np.clip(x, 0, 1) * 255) / 255,
-}
 
 
 def reference_values(ds, file_ids):
@@ -54,17 +49,26 @@ def reference_values(ds, file_ids):
     return float(np.median(levels)), float(np.median(noises)), np.asarray(levels), np.asarray(noises)
 
 
-def candidate_counts(image):
-    """DoG candidate counts per perturbation, without (``none``) and with (``noise``) standardisation."""
-    from hdogreg.scale_space import dog_peaks
-    from hdogreg.standardize import standardize
+def candidate_counts(mammogram):
+    """HDoG candidates and MCs hit per standardisation and perturbation of one mammogram.
 
-    counts = {"none": {}, "noise": {}}
-    for name, f in PERTURBATIONS.items():
-        x = np.asarray(f(image.astype(np.float64)), dtype=np.float32)
-        for method in counts:
-            counts[method][name] = len(dog_peaks(standardize(x, method=method), 1.18, 3.1, 1.6, 0.006))
-    return counts
+    Returns ``{method: {perturbation: (n_candidates, n_mcs_hit)}}`` and the number of MCs.
+    """
+    from hdogreg.hdog import hdog_segment
+    from hdogreg.perturb import PERTURBATIONS, perturb
+    from hdogreg.pipeline import SegmentParams
+    from hdogreg.standardize import METHODS, standardize
+
+    kwargs = SegmentParams().hdog_kwargs()
+    ref = mammogram.mc_labels()
+    counts = {method: {} for method in METHODS}
+    for name in PERTURBATIONS:
+        x = perturb(mammogram.image, name)
+        for method in METHODS:
+            labels = hdog_segment(standardize(x, method=method), **kwargs).labels
+            hit = np.unique(ref[(labels > 0) & (ref > 0)]).size
+            counts[method][name] = (int(labels.max()), int(hit))
+    return counts, int(ref.max())
 
 
 def spread(counts):
@@ -93,20 +97,28 @@ def main(argv=None):
     print(f"  fine-scale noise: median {noise:.6g} (p10 {np.percentile(noises, 10):.4g}, "
           f"p90 {np.percentile(noises, 90):.4g}); REFERENCE_NOISE = {REFERENCE_NOISE}")
 
+    from hdogreg.perturb import PERTURBATIONS
+    from hdogreg.standardize import METHODS
+
     names = list(PERTURBATIONS)
-    print("\nDoG candidates (dog_peaks 1.18, 3.1, 1.6, 0.006) per perturbation:")
-    print(f"{'image':<28} {'method':<6} " + " ".join(f"{n:>8}" for n in names) + "   spread")
-    spreads = {"none": [], "noise": []}
+    print("\nHDoG candidates (SegmentParams() Eq. 1-6 settings) per perturbation, MCs hit in ():")
+    print(f"{'image':<28} {'method':<8} " + " ".join(f"{n:>11}" for n in names) + "   spread")
+    spreads = {m: [] for m in METHODS}
+    totals = {m: [0, 0, 0] for m in METHODS}
     for fid in ds.file_ids("val")[: args.images]:
-        counts = candidate_counts(ds.load(fid).image)
+        counts, n_mcs = candidate_counts(ds.load(fid))
         for method, c in counts.items():
-            spreads[method].append(spread(c))
-            print(f"{fid:<28} {method:<6} " + " ".join(f"{c[n]:>8d}" for n in names)
+            spreads[method].append(spread({k: v[0] for k, v in c.items()}))
+            totals[method][0] += sum(v[0] for v in c.values())
+            totals[method][1] += sum(v[1] for v in c.values())
+            totals[method][2] += n_mcs * len(c)
+            print(f"{fid:<28} {method:<8} " + " ".join(f"{c[n][0]:>6d} ({c[n][1]:>2d})" for n in names)
                   + f"   {spreads[method][-1]:.3g}")
     print(f"({time.perf_counter() - t0:.1f} s)")
-    print(f"standardize candidates_spread_none={np.median(spreads['none']):.3g} "
-          f"candidates_spread_noise={np.median(spreads['noise']):.3g}")
-
+    print("standardize " + " ".join(f"candidates_{m}={t[0]} hits_{m}={t[1]}/{t[2]}"
+                                    for m, t in totals.items()))
+    print("standardize " + " ".join(f"candidates_spread_{m}={np.median(spreads[m]):.3g}"
+                                    for m in METHODS))
 
 if __name__ == "__main__":
     main()

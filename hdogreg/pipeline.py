@@ -29,7 +29,7 @@ from hdogreg import spacing as _spacing
 from hdogreg._utils import check_image
 from hdogreg.fusion import FusionResult, fuse
 from hdogreg.inference import predict_proximity
-from hdogreg.standardize import standardize, standardize_breast_mask
+from hdogreg.standardize import DEFAULT_METHOD, standardize, standardize_breast_mask
 
 __all__ = ["SegmentParams", "SegmentationResult", "NativeInput", "native_input", "segment_mammogram",
            "fusion_region",
@@ -67,10 +67,12 @@ class SegmentParams:
         the bright skin line are dropped. 0 disables the erosion.
     fill_holes : bool
         Fill holes of the kept objects (authors' code).
-    normalize : {"none", "noise"}
+    normalize : {"none", "noise", "equalize"}
         Intensity standardisation (:func:`hdogreg.standardize.standardize`) of the image both
-        branches see. ``"noise"`` (default): breast median and fine-scale noise mapped to
-        reference values, so that the result is invariant to ``a * image + b`` (``a > 0``);
+        branches see. ``"noise"`` (default, :data:`hdogreg.standardize.DEFAULT_METHOD`): breast
+        median and fine-scale noise mapped to reference values, so that the result is
+        invariant to ``a * image + b`` (``a > 0``); ``"equalize"``: the same after the
+        image's noise-equalising grey-level map (also steady under tone curves);
         the network must have been trained with the same option (``TrainConfig.normalize``;
         see :func:`check_checkpoint_normalize`). ``"none"``: the paper's raw scale, on which
         ``dog_threshold`` and ``p_thr`` are absolute numbers (Eq. 4 as published).
@@ -89,7 +91,7 @@ class SegmentParams:
     batch_size: int = 4
     breast_erosion: int = 45
     fill_holes: bool = True
-    normalize: str = "noise"
+    normalize: str = DEFAULT_METHOD
 
     def __post_init__(self):
         from hdogreg.standardize import check_method
@@ -277,7 +279,7 @@ class NativeInput:
         return _spacing.nearest_resize(self.breast, self.input_shape)
 
 
-def native_input(image, normalize="noise", *, breast=None, pixel_spacing=None,
+def native_input(image, normalize=DEFAULT_METHOD, *, breast=None, pixel_spacing=None,
                  native_spacing=_spacing.NATIVE_SPACING):
     """Prepare an image for both branches: resample to 0.07 mm, find the breast, standardise.
 
@@ -289,7 +291,7 @@ def native_input(image, normalize="noise", *, breast=None, pixel_spacing=None,
     ----------
     image : (H, W) array_like
         Mammogram (bright breast on a dark background).
-    normalize : {"noise", "none"}, optional
+    normalize : {"noise", "equalize", "none"}, optional
         :func:`hdogreg.standardize.standardize` method.
     breast : (H, W) array_like of bool, optional
         Breast mask on the input grid (resampled by nearest neighbour); default

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .perturb import PERTURBATIONS, perturb
+from .standardize import DEFAULT_METHOD
 
 __all__ = ["SPACINGS", "Method", "fusion_method", "ciecholewski_method", "wang_yang_method",
            "threshold_on", "perturbed_images", "spacing_twins",
@@ -106,7 +107,7 @@ def fusion_method(name, model, params, threshold=None, *, val_images=None, fp_at
     return _with_threshold(method, threshold, val_images, fp_at)
 
 
-def ciecholewski_method(name="Ciecholewski", normalize="noise"):
+def ciecholewski_method(name="Ciecholewski", normalize=DEFAULT_METHOD):
     """Ciecholewski's morphology (:func:`hdogreg.evaluation.ciecholewski_split`): no threshold."""
     from .evaluation.scoring import ciecholewski_split
 
@@ -293,16 +294,18 @@ def curves_frame(summaries):
     Returns
     -------
     DataFrame
-        ``method, condition, fp_per_cm2, tpr`` (the finite-threshold points of each curve).
+        ``method, condition, threshold, fp_per_cm2, tpr`` (the finite-threshold points of
+        each curve).
     """
     frames = []
     for (method, condition), det in summaries.items():
         keep = np.isfinite(np.asarray(det.thresholds, float))
         frames.append(pd.DataFrame({"method": method, "condition": condition,
+                                    "threshold": np.asarray(det.thresholds, float)[keep],
                                     "fp_per_cm2": np.asarray(det.fp_per_cm2)[keep],
                                     "tpr": np.asarray(det.tpr)[keep]}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["method", "condition", "fp_per_cm2", "tpr"])
+        columns=["method", "condition", "threshold", "fp_per_cm2", "tpr"])
 
 
 def study_conditions(data_dir, images, perturbations=tuple(PERTURBATIONS), spacings=SPACINGS):

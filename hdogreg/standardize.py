@@ -10,6 +10,11 @@ maps every image to a common scale with robust statistics measured on the image 
 * the *noise*: the robust standard deviation of the fine-scale DoG (the finest band of the
   paper's scale space, :func:`fine_scale_noise`), mapped to :data:`REFERENCE_NOISE`.
 
+``method="equalize"`` first puts the image through its noise-equalising grey-level map
+(:func:`noise_curve`, :func:`equalizing_lut`; after Veldkamp & Karssemeijer 2000), so that the
+fine-scale noise is :data:`REFERENCE_NOISE` at *every* grey level whatever tone curve (gamma,
+window, log) the image went through, not only on average.
+
 The reference values are those of the Siemens-like 14-bit synthetic INbreast images (whose
 statistics match real INbreast, ``benchmarks/bench_realism.py``), so that on INbreast-like
 images the transform is close to the identity and the paper's ``T_DoG = 0.006`` keeps its
@@ -27,12 +32,18 @@ from scipy import ndimage as ndi
 
 from ._utils import check_image, robust_sd
 
-__all__ = ["METHODS", "REFERENCE_LEVEL", "REFERENCE_NOISE", "NOISE_SIGMA", "NOISE_K",
-           "NOISE_EROSION", "check_method", "standardize", "standardize_breast_mask",
-           "fine_scale_noise"]
+__all__ = ["METHODS", "DEFAULT_METHOD", "REFERENCE_LEVEL", "REFERENCE_NOISE", "NOISE_SIGMA", "NOISE_K",
+           "NOISE_EROSION", "LEVEL_SIGMA", "NOISE_BINS", "check_method", "standardize",
+           "standardize_breast_mask", "fine_scale_noise", "noise_curve", "equalizing_lut"]
 
 #: Names accepted by ``method`` (and by ``SegmentParams.normalize``, ``TrainConfig.normalize``).
-METHODS = ("none", "noise")
+METHODS = ("none", "noise", "equalize")
+
+#: The package's default standardisation (``SegmentParams``, ``TrainConfig``, the comparison
+#: methods, the shipped model). ``"equalize"`` keeps the number of HDoG candidates steady under
+#: tone curves where ``"noise"`` does not (``benchmarks/bench_standardize.py``), but a model
+#: trained on it has not yet been validated over the robustness study, so it is opt-in.
+DEFAULT_METHOD = "noise"
 
 #: Median breast intensity that :func:`standardize` maps the image's breast median to.
 #: Measured as the median, over the 56 training images of ``data/synth`` (Siemens-like 14-bit,
@@ -55,6 +66,12 @@ NOISE_K = 1.6
 #: support (``4 * NOISE_K * NOISE_SIGMA`` ~ 7.6 px).
 NOISE_EROSION = 8
 
+#: Scale (px) of the local grey level that :func:`noise_curve` bins the fine-scale DoG by: the
+#: image smoothed well beyond the DoG's support, so that a pixel's bin is its background's.
+LEVEL_SIGMA = 4.0
+
+#: Number of grey-level bins (equal pixel counts inside the eroded breast) of :func:`noise_curve`.
+NOISE_BINS = 32
 
 
 def check_method(method, name="method"):
@@ -150,15 +167,127 @@ def fine_scale_noise(image, mask=None):
         raise ValueError(f"mask shape {mask.shape} differs from image shape {img.shape}")
     if not mask.any():
         raise ValueError("mask is empty: no pixel to measure the noise on")
+    return robust_sd(_fine_dog(img)[_inner_breast(mask)])
+
+
+def _inner_breast(mask):
+    """Erode `mask` by :data:`NOISE_EROSION` px; return `mask` itself if that empties it."""
     inner = ndi.minimum_filter(mask.view(np.uint8), size=2 * NOISE_EROSION + 1,
                                mode="nearest").astype(bool)
-    if not inner.any():
-        inner = mask
+    return inner if inner.any() else mask
+
+
+def noise_curve(image, mask=None, *, n_bins=NOISE_BINS):
+    """Fine-scale noise as a function of grey level: the signal dependence of the noise.
+
+    X-ray quantum noise grows with the signal, and every tone curve a vendor applies (log,
+    gamma, windowing, film characteristic) stretches some grey levels and compresses others,
+    so the noise of a mammogram differs between fatty and dense tissue by an amount that
+    depends on its processing. This measures it: the pixels of the (eroded) `mask` are binned
+    by their local grey level (the image smoothed at :data:`LEVEL_SIGMA` px) into `n_bins`
+    bins of equal counts, and in each bin the robust sd of the fine-scale DoG is taken (as in
+    :func:`fine_scale_noise`).
+
+    Parameters
+    ----------
+    image : (H, W) array_like
+    mask : (H, W) array_like of bool, optional
+        Where to measure (the breast); default the whole image.
+    n_bins : int, optional
+
+    Returns
+    -------
+    levels : (n,) ndarray of float64
+        Median local grey level of each bin, increasing (bins whose levels coincide, as in a
+        quantised image, are merged, so ``n <= n_bins``).
+    noise : (n,) ndarray of float64
+        Robust sd of the fine-scale DoG in each bin, >= 0.
+
+    References
+    ----------
+    .. [1] Veldkamp W. J. H., Karssemeijer N. (2000). Normalization of local contrast in
+           mammograms. IEEE Trans Med Imaging 19(7), 731-738.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ramp = np.tile(np.linspace(0.1, 0.9, 256), (256, 1))
+    >>> img = ramp + rng.normal(0, 1, ramp.shape) * 0.01 * ramp    # noise grows with level
+    >>> levels, noise = noise_curve(img, n_bins=4)
+    >>> bool(np.all(np.diff(noise) > 0))
+    True
+    """
+    img = check_image(image).astype(np.float64)
+    mask = np.ones(img.shape, bool) if mask is None else np.asarray(mask, dtype=bool)
+    if mask.shape != img.shape:
+        raise ValueError(f"mask shape {mask.shape} differs from image shape {img.shape}")
+    if not mask.any():
+        raise ValueError("mask is empty: no pixel to measure the noise on")
+    if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    inner = _inner_breast(mask)
+    level = ndi.gaussian_filter(img, LEVEL_SIGMA)[inner]
     d = _fine_dog(img)[inner]
-    return robust_sd(d)
+    order = np.argsort(level, kind="stable")
+    level, d = level[order], d[order]
+    edges = np.unique(np.linspace(0, level.size, n_bins + 1).round().astype(np.int64))
+    bins = [[lo, hi] for lo, hi in zip(edges[:-1], edges[1:])]
+    merged = []
+    for b in bins:                  # equal levels (a quantised image): merge with the bin below
+        merged.append(b)
+        while len(merged) > 1 and (np.median(level[slice(*merged[-1])])
+                                   <= np.median(level[slice(*merged[-2])])):
+            top = merged.pop()
+            merged[-1][1] = top[1]
+    levels = [float(np.median(level[lo:hi])) for lo, hi in merged]
+    noise = [robust_sd(d[lo:hi]) for lo, hi in merged]
+    return np.asarray(levels), np.asarray(noise)
 
 
-def standardize(image, breast=None, *, method="noise"):
+def equalizing_lut(levels, noise, lo, hi, *, n_points=4097, floor=0.25):
+    r"""Grey-level map whose output has the same fine-scale noise at every grey level.
+
+    :math:`g(x) = \int^x dt / \sigma(t)`, with :math:`\sigma` the measured noise curve
+    (:func:`noise_curve`) linearly interpolated between its levels and constant beyond them:
+    the noise-equalising (variance-stabilising) transform. Since the noise of ``f(image)`` for
+    a monotone tone curve ``f`` is :math:`f'(x)\,\sigma(x)`, the map of ``f(image)``
+    composed with ``f`` is the map of ``image``: the output does not depend on the tone curve
+    (to first order in the noise), only on the detector's noise.
+
+    Parameters
+    ----------
+    levels, noise : (n,) array_like
+        :func:`noise_curve` (``levels`` increasing).
+    lo, hi : float
+        Range of grey levels the map covers (the image's minimum and maximum).
+    n_points : int, optional
+        Points of the tabulated map.
+    floor : float, optional
+        Smallest noise used, as a fraction of the median of `noise`: where the noise vanishes
+        (saturated, clipped or heavily quantised grey levels) the map would otherwise blow up.
+
+    Returns
+    -------
+    x, g : (n_points,) ndarray of float64
+        The map, tabulated; apply with ``numpy.interp(image, x, g)``. ``g`` is increasing, in
+        units of the noise (``g`` rises by 1 per noise sd).
+    """
+    levels = np.asarray(levels, dtype=np.float64)
+    noise = np.asarray(noise, dtype=np.float64)
+    if levels.ndim != 1 or levels.shape != noise.shape or levels.size == 0:
+        raise ValueError("levels and noise must be 1-D arrays of the same, non-zero length")
+    ref = float(np.median(noise))
+    if not ref > 0:
+        raise ValueError(f"cannot equalise: the median fine-scale noise is {ref:g}")
+    sigma = np.maximum(noise, floor * ref)
+    hi = max(float(hi), float(lo) + np.finfo(np.float64).eps)
+    x = np.linspace(float(lo), hi, n_points)
+    inv = 1.0 / np.interp(x, levels, sigma)
+    g = np.concatenate(([0.0], np.cumsum(0.5 * (inv[1:] + inv[:-1]) * np.diff(x))))
+    return x, g
+
+
+def standardize(image, breast=None, *, method=DEFAULT_METHOD):
     """Map a mammogram to the reference intensity scale (level and fine-scale noise).
 
     Parameters
@@ -168,12 +297,15 @@ def standardize(image, breast=None, *, method="noise"):
     breast : (H, W) array_like of bool, optional
         Breast mask; default :func:`standardize_breast_mask` (``breast_mask(image - min)``).
         Ignored by ``method="none"``.
-    method : {"noise", "none"}, optional
+    method : {"noise", "equalize", "none"}, optional
         ``"noise"``: ``REFERENCE_LEVEL + (image - m) * (REFERENCE_NOISE / s)`` with ``m`` the
         median of the image inside `breast` and ``s`` = :func:`fine_scale_noise` over the breast
         (eroded by :data:`NOISE_EROSION` px; the whole breast if that empties it, the whole
-        image if the breast is empty), clipped to [0, 1]. ``"none"``: the image unchanged (the
-        paper's raw scale).
+        image if the breast is empty), clipped to [0, 1]. ``"equalize"``: the same with the
+        image first put through its noise-equalising grey-level map
+        (:func:`noise_curve`, :func:`equalizing_lut`), ``REFERENCE_LEVEL + REFERENCE_NOISE *
+        (g(image) - g(m))``: the noise is then the same at every grey level, whatever tone
+        curve the image went through. ``"none"``: the image unchanged (the paper's raw scale).
 
     Returns
     -------
@@ -225,9 +357,17 @@ def standardize(image, breast=None, *, method="noise"):
         breast = np.ones(img.shape, bool)
     img = img.astype(np.float64)
     m = float(np.median(img[breast]))
-    s = fine_scale_noise(img, breast)
+    if method == "equalize":
+        levels, noise = noise_curve(img, breast)
+        s = float(np.median(noise))
+    else:
+        s = fine_scale_noise(img, breast)
     if not s > 0:
         raise ValueError(f"cannot standardise: fine-scale noise is {s:g} inside the breast "
                          f"(constant image? median {m:g})")
-    out = REFERENCE_LEVEL + (img - m) * (REFERENCE_NOISE / s)
+    if method == "equalize":
+        x, g = equalizing_lut(levels, noise, img.min(), img.max())
+        out = REFERENCE_LEVEL + REFERENCE_NOISE * (np.interp(img, x, g) - np.interp(m, x, g))
+    else:
+        out = REFERENCE_LEVEL + (img - m) * (REFERENCE_NOISE / s)
     return np.clip(out, 0.0, 1.0).astype(np.float32)

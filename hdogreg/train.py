@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .standardize import DEFAULT_METHOD
+
 __all__ = ["RECIPES", "TARGET_FP", "recipe", "export_fp16", "train_recipe", "main"]
 
 #: FP/cm^2 of the operating point chosen on the validation pool (the paper's reporting point).
@@ -51,7 +53,7 @@ RECIPES = {
         "train_count_model": "dense",
         "config": {"epochs": 40, "steps_per_epoch": 75, "batch_size": 8, "lr": 1e-3,
                    "negative_fraction": 0.5, "max_patches": 3000, "max_val_patches": 96,
-                   "normalize": "noise", "seed": 0},
+                   "normalize": DEFAULT_METHOD, "seed": 0},
     },
     "smoke": {
         "n_train": 4, "n_val": 2, "train_seed": 101, "val_seed": 202,
@@ -59,7 +61,7 @@ RECIPES = {
         "train_count_model": "dense",
         "config": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 128, "stride": 96,
                    "crop": 96, "negative_fraction": 0.5, "max_patches": 32, "max_val_patches": 8,
-                   "normalize": "noise", "seed": 0},
+                   "normalize": DEFAULT_METHOD, "seed": 0},
     },
 }
 

@@ -73,8 +73,12 @@ def test_spread_summary_and_table_on_the_tiny_benchmark(tiny):
     only = rb.spread_summary(table, kinds=["intensity"])
     assert (only["n_conditions"] == 2).all()
     frame = rb.curves_frame(curves)
-    assert set(frame.columns) == {"method", "condition", "fp_per_cm2", "tpr"}
-    assert np.isfinite(frame["fp_per_cm2"]).all()
+    assert set(frame.columns) == {"method", "condition", "threshold", "fp_per_cm2", "tpr"}
+    assert np.isfinite(frame[["threshold", "fp_per_cm2"]]).all().all()
+    for _, rows in frame.groupby(["method", "condition"]):
+        # a curve's FP rate falls as its threshold rises
+        rows = rows.sort_values("threshold")
+        assert rows["fp_per_cm2"].is_monotonic_decreasing
 
 
 def test_methods_need_a_threshold_or_validation_images():

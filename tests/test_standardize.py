@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 
 from hdogreg.standardize import (
+    DEFAULT_METHOD,
     REFERENCE_LEVEL,
     REFERENCE_NOISE,
     check_method,
+    equalizing_lut,
     fine_scale_noise,
+    noise_curve,
     standardize,
     standardize_breast_mask,
 )
@@ -23,14 +26,14 @@ def sim_image():
 
 @pytest.fixture(scope="module")
 def sim_reference(sim_image):
-    return standardize(sim_image), standardize_breast_mask(sim_image)
+    return standardize(sim_image, method="noise"), standardize_breast_mask(sim_image)
 
 
 @pytest.mark.parametrize("a", [0.25, 4.0])
 @pytest.mark.parametrize("b", [0.0, 0.05])
 def test_noise_method_is_invariant_to_affine_maps(sim_image, sim_reference, a, b):
     ref, ref_breast = sim_reference
-    out = standardize(a * sim_image + b)          # float32 input, default breast mask
+    out = standardize(a * sim_image + b, method="noise")  # float32 input, default breast mask
     assert out.dtype == np.float32 and out.shape == sim_image.shape
     # Float32 rounding of the input, amplified by REFERENCE_NOISE / (a s) ~ 1: tiny.
     assert np.abs(out - ref).max() < 1e-5
@@ -39,7 +42,7 @@ def test_noise_method_is_invariant_to_affine_maps(sim_image, sim_reference, a, b
 
 def test_noise_method_maps_level_and_noise_to_the_references(sim_image):
     breast = standardize_breast_mask(sim_image)
-    out = standardize(sim_image, breast)
+    out = standardize(sim_image, breast, method="noise")
     assert np.median(out[breast]) == pytest.approx(REFERENCE_LEVEL, abs=1e-6)
     assert fine_scale_noise(out, breast) == pytest.approx(REFERENCE_NOISE, rel=1e-4)
 
@@ -87,3 +90,89 @@ def test_fine_scale_noise_scales_with_contrast_and_falls_back_when_erosion_empti
     small = np.zeros((64, 64), bool)
     small[30:34, 30:34] = True                      # emptied by the erosion: measured as is
     assert fine_scale_noise(img, small) > 0
+
+
+# ------------------------------------------------------------------ noise equalisation
+
+
+def test_the_default_is_a_method_and_the_pipeline_uses_it():
+    from hdogreg.pipeline import SegmentParams
+    from hdogreg.training import TrainConfig
+
+    assert check_method(DEFAULT_METHOD) == DEFAULT_METHOD
+    assert check_method("equalize") == "equalize"
+    assert SegmentParams().normalize == TrainConfig().normalize == DEFAULT_METHOD
+
+
+@pytest.mark.parametrize("a", [0.25, 4.0])
+@pytest.mark.parametrize("b", [0.0, 0.05])
+def test_equalize_is_invariant_to_affine_maps(sim_image, a, b):
+    ref = standardize(sim_image, method="equalize")
+    out = standardize(a * sim_image + b, method="equalize")
+    assert out.dtype == np.float32
+    assert np.abs(out - ref).max() < 1e-5
+
+
+def test_equalize_maps_the_breast_median_to_the_reference_level(sim_image):
+    breast = standardize_breast_mask(sim_image)
+    out = standardize(sim_image, breast, method="equalize")
+    assert np.median(out[breast]) == pytest.approx(REFERENCE_LEVEL, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["gamma0.7", "gamma1.4", "8bit"])
+def test_equalize_flattens_the_noise_at_every_grey_level(sim_image, name):
+    from hdogreg.perturb import perturb
+
+    breast = standardize_breast_mask(sim_image)
+    img = perturb(sim_image, name)
+    _, eq = noise_curve(standardize(img, breast, method="equalize"), breast, n_bins=8)
+    _, glob = noise_curve(standardize(img, breast, method="noise"), breast, n_bins=8)
+    # the synthetic quantum noise grows with the signal: a global gain leaves that
+    assert glob.max() / glob.min() > 1.3
+    np.testing.assert_allclose(eq / REFERENCE_NOISE, 1.0, atol=0.06)
+
+
+def test_equalize_keeps_the_number_of_hdog_candidates_under_gamma():
+    from hdogreg.data.synth import synth_mammogram
+    from hdogreg.hdog import hdog_segment
+    from hdogreg.perturb import perturb
+    from hdogreg.pipeline import SegmentParams
+
+    sim = synth_mammogram(1, (640, 512), count_model="dense")
+    img = (sim.raw / (2 ** sim.bits - 1)).astype(np.float32)
+    breast = standardize_breast_mask(img)
+    kwargs = SegmentParams().hdog_kwargs()
+
+    def count(method, name):
+        return int(hdog_segment(standardize(perturb(img, name), breast, method=method),
+                                **kwargs).labels.max())
+
+    glob = [count("noise", n) for n in ("original", "gamma0.7", "gamma1.4")]
+    eq = [count("equalize", n) for n in ("original", "gamma0.7", "gamma1.4")]
+    assert max(glob) / min(glob) > 1.8          # measured 33 / 21 / 45
+    assert max(eq) / min(eq) < 1.25             # measured 21 / 21 / 20
+
+
+def test_noise_curve_merges_equal_levels_of_a_quantised_image():
+    img = np.repeat(np.arange(4) / 4.0, 2500).reshape(100, 100)
+    levels, noise = noise_curve(img, n_bins=16)
+    assert np.all(np.diff(levels) > 0)
+    assert levels.shape == noise.shape and (noise >= 0).all()
+    with pytest.raises(ValueError, match="n_bins"):
+        noise_curve(img, n_bins=0)
+    with pytest.raises(ValueError, match="empty"):
+        noise_curve(img, np.zeros(img.shape, bool))
+
+
+def test_equalizing_lut_integrates_the_inverse_noise():
+    levels = np.array([0.0, 1.0])
+    x, g = equalizing_lut(levels, np.array([0.01, 0.02]), 0.0, 1.0, n_points=1001)
+    assert np.all(np.diff(g) > 0)
+    # sigma(t) = 0.01 (1 + t): g(1) = ln(2) / 0.01
+    assert g[-1] == pytest.approx(np.log(2) / 0.01, rel=1e-5)
+    # a vanishing noise is floored at 0.25 x the median instead of blowing up
+    _, g0 = equalizing_lut(np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.01, 0.01]), 0, 1,
+                           n_points=11)
+    assert np.isfinite(g0).all() and np.diff(g0).max() <= 0.1 / (0.25 * 0.01) + 1e-9
+    with pytest.raises(ValueError, match="median fine-scale noise"):
+        equalizing_lut(levels, np.zeros(2), 0, 1)

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from .._utils import check_image, default_rng, save_weights
 from ..metrics.matching import eligibility_pairs
 from ..scale_space import dog_peaks
+from ..standardize import DEFAULT_METHOD
 
 __all__ = [
     "dog_candidates",
@@ -287,7 +288,7 @@ def train_wang_yang(images, *, n_filters=32, context_size=95, local_size=9, drop
                     batch_size=64, lr=1e-3, weight_decay=1e-4, neg_per_pos=3, min_neg_per_image=8,
                     max_patches=2000, steps_per_epoch=None, max_steps=None, time_budget_s=None,
                     max_distance=5.0, min_iou=0.3, candidate_kw=None, seed=0, num_threads=None,
-                    progress=None, normalize="noise"):
+                    progress=None, normalize=DEFAULT_METHOD):
     """Train a :class:`ContextNet` on DoG candidates of a training split.
 
     Parameters

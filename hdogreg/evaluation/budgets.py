@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from ..standardize import DEFAULT_METHOD
+
 __all__ = ["BUDGETS", "default_train_config", "grid_train_config", "wang_yang_settings"]
 
 
@@ -78,4 +80,4 @@ def wang_yang_settings(budget="cpu", **overrides):
         base = {"n_filters": 32, "epochs": 10, "max_patches": None, "max_steps": None, "time_budget_s": None}
     else:
         base = dict(BUDGETS["wang_yang"])
-    return {**base, "seed": 0, "normalize": "noise", **overrides}
+    return {**base, "seed": 0, "normalize": DEFAULT_METHOD, **overrides}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .._utils import atomic_path, check_image, model_digest
+from ..standardize import DEFAULT_METHOD
 
 __all__ = ["ImageScores", "score_split", "ciecholewski_split", "wang_yang_split"]
 
@@ -199,7 +200,7 @@ def _native(m, normalize):
     return native_input(image, normalize, pixel_spacing=m.pixel_spacing)
 
 
-def ciecholewski_split(images, *, normalize="noise", progress=True, **kwargs):
+def ciecholewski_split(images, *, normalize=DEFAULT_METHOD, progress=True, **kwargs):
     """Ciecholewski's segmentation of every image as :class:`ImageScores` (all scores 1).
 
     Each image is prepared as for our method (:func:`hdogreg.pipeline.native_input`: 0.07 mm,

@@ -21,6 +21,7 @@ from ..regression import (
     _check_decoder_channels,
     load_checkpoint,
 )
+from ..standardize import DEFAULT_METHOD
 from .losses import P_THR_VALIDATION
 
 __all__ = ["TrainConfig", "TrainResult", "data_hash", "config_hash"]
@@ -100,7 +101,7 @@ class TrainConfig:
     photometric_p: float = 0.9
     p_thr: float = P_THR_VALIDATION
     bn_recalibration_batches: int = 4
-    normalize: str = "noise"
+    normalize: str = DEFAULT_METHOD
     seed: int = 0
     num_threads: int = 2
     max_patches: int | None = None

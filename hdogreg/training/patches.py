@@ -17,6 +17,7 @@ from scipy import ndimage as ndi
 from .._utils import check_image, default_rng
 from .._validation import check_xi
 from ..proximity import proximity_function
+from ..standardize import DEFAULT_METHOD
 
 __all__ = ["Patches", "extract_patches", "Augment", "PatchDataset"]
 
@@ -276,7 +277,7 @@ class PatchDataset:
     """
 
     def __init__(self, images, xi, alpha, patch=512, stride=480, *, augment=None, only_positive=True,
-                 negative_fraction=0.0, max_patches=None, seed=0, normalize="noise"):
+                 negative_fraction=0.0, max_patches=None, seed=0, normalize=DEFAULT_METHOD):
         from hdogreg.standardize import check_method, standardize
 
         check_xi(xi)
