@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.integrate import cumulative_trapezoid
 
 from ._utils import check_image, robust_sd
 
@@ -160,18 +161,16 @@ def fine_scale_noise(image, mask=None):
     True
     """
     img = check_image(image)
-    if mask is None:
-        mask = np.ones(img.shape, bool)
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != img.shape:
-        raise ValueError(f"mask shape {mask.shape} differs from image shape {img.shape}")
+    return robust_sd(_fine_dog(img)[_inner_breast(mask, img.shape)])
+
+
+def _inner_breast(mask, shape):
+    """Check `mask` (None: all of `shape`); erode it by :data:`NOISE_EROSION` px, or keep it if emptied."""
+    mask = np.ones(shape, bool) if mask is None else np.asarray(mask, dtype=bool)
+    if mask.shape != tuple(shape):
+        raise ValueError(f"mask shape {mask.shape} differs from image shape {tuple(shape)}")
     if not mask.any():
         raise ValueError("mask is empty: no pixel to measure the noise on")
-    return robust_sd(_fine_dog(img)[_inner_breast(mask)])
-
-
-def _inner_breast(mask):
-    """Erode `mask` by :data:`NOISE_EROSION` px; return `mask` itself if that empties it."""
     inner = ndi.minimum_filter(mask.view(np.uint8), size=2 * NOISE_EROSION + 1,
                                mode="nearest").astype(bool)
     return inner if inner.any() else mask
@@ -218,14 +217,9 @@ def noise_curve(image, mask=None, *, n_bins=NOISE_BINS):
     True
     """
     img = check_image(image).astype(np.float64)
-    mask = np.ones(img.shape, bool) if mask is None else np.asarray(mask, dtype=bool)
-    if mask.shape != img.shape:
-        raise ValueError(f"mask shape {mask.shape} differs from image shape {img.shape}")
-    if not mask.any():
-        raise ValueError("mask is empty: no pixel to measure the noise on")
     if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
-    inner = _inner_breast(mask)
+    inner = _inner_breast(mask, img.shape)
     level = ndi.gaussian_filter(img, LEVEL_SIGMA)[inner]
     d = _fine_dog(img)[inner]
     order = np.argsort(level, kind="stable")
@@ -282,8 +276,7 @@ def equalizing_lut(levels, noise, lo, hi, *, n_points=4097, floor=0.25):
     sigma = np.maximum(noise, floor * ref)
     hi = max(float(hi), float(lo) + np.finfo(np.float64).eps)
     x = np.linspace(float(lo), hi, n_points)
-    inv = 1.0 / np.interp(x, levels, sigma)
-    g = np.concatenate(([0.0], np.cumsum(0.5 * (inv[1:] + inv[:-1]) * np.diff(x))))
+    g = cumulative_trapezoid(1.0 / np.interp(x, levels, sigma), x, initial=0.0)
     return x, g
 
 
