@@ -129,8 +129,13 @@ def _parser():
     seg.add_argument("--p-thr", type=float, metavar="P",
                      help="threshold of the proximity map (default: the checkpoint's 'p_thr' "
                      "setting, else 10**-3.5)")
-    seg.add_argument("--o-thr", type=float, default=0.3, metavar="O",
-                     help="overlap threshold of the fusion (default 0.3)")
+    seg.add_argument("--o-thr", type=float, metavar="O",
+                     help="overlap threshold of the fusion (default: the checkpoint's 'o_thr' "
+                     "setting, else 0.3)")
+    seg.add_argument("--dog-threshold", type=float, metavar="T",
+                     help="DoG threshold of the blob segmentation on the standardised scale "
+                     "(default: the checkpoint's 'dog_threshold' setting, chosen with its 'p_thr' "
+                     "on validation data, else 0.006)")
     seg.add_argument("--window", type=_positive_int, default=512, help="inference window (px)")
     seg.add_argument("--stride", type=_positive_int, default=DEFAULT_STRIDE,
                      help=f"inference stride (px); default {DEFAULT_STRIDE} for speed on a CPU (the "
@@ -174,7 +179,7 @@ def main(argv=None):
 
     from hdogreg.cohort import check_out_dir, collect_inputs, model_digest, run_cohort
     from hdogreg.data import DataError
-    from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
+    from hdogreg.pipeline import SegmentParams
     from hdogreg.store import default_model_path
 
     model_path = Path(args.model) if args.model else default_model_path()
@@ -186,13 +191,13 @@ def main(argv=None):
     except Exception as exc:
         print(_error_line(model_path, exc), file=sys.stderr)
         return 2
-    p_thr = args.p_thr if args.p_thr is not None else settings.get("p_thr", DEFAULT_P_THR)
     try:
-        # The checkpoint's standardisation (recorded by training; "none" if absent): the
-        # network must see images as it saw them in training.
-        params = SegmentParams(p_thr=float(p_thr), o_thr=args.o_thr, window=args.window,
-                               stride=args.stride, batch_size=args.batch_size,
-                               normalize=settings.get("normalize", "none"))
+        # The checkpoint's standardisation and validated operating point (recorded by
+        # training): the network must see images as it saw them in training.
+        params = SegmentParams.from_checkpoint(settings, p_thr=args.p_thr, o_thr=args.o_thr,
+                                               dog_threshold=args.dog_threshold,
+                                               window=args.window, stride=args.stride,
+                                               batch_size=args.batch_size)
         if params.window % 32 or params.stride > params.window:
             raise ValueError(f"--window must be a multiple of 32 and --stride <= --window, got "
                              f"{params.window} and {params.stride}")

@@ -27,6 +27,7 @@ from scipy import ndimage as ndi
 
 from hdogreg import spacing as _spacing
 from hdogreg._utils import check_image
+from hdogreg._validation import check_dog_threshold
 from hdogreg.fusion import FusionResult, fuse
 from hdogreg.inference import predict_proximity
 from hdogreg.standardize import DEFAULT_METHOD, standardize, standardize_breast_mask
@@ -101,8 +102,47 @@ class SegmentParams:
             raise ValueError(f"breast_erosion must be >= 0, got {self.breast_erosion}")
         if not 0 <= self.o_thr <= 1:
             raise ValueError(f"o_thr must be in [0, 1], got {self.o_thr}")
+        check_dog_threshold(self.dog_threshold)
         if np.isnan(self.p_thr):
             raise ValueError(f"p_thr must be a number, got {self.p_thr}")
+
+    #: Fields a checkpoint's settings may carry, chosen with its training (:meth:`from_checkpoint`).
+    CHECKPOINT_FIELDS = ("normalize", "dog_threshold", "p_thr", "o_thr")
+
+    @classmethod
+    def from_checkpoint(cls, settings, **overrides):
+        """Parameters for a network: its standardisation and validated operating point.
+
+        Parameters
+        ----------
+        settings : dict
+            The checkpoint's settings (:func:`hdogreg.regression.load_checkpoint`). Of
+            :attr:`CHECKPOINT_FIELDS`, those present are used: ``normalize`` (absent: the raw
+            scale ``"none"``, as before the option existed), and the operating point chosen on
+            validation data (``dog_threshold``, ``p_thr``, ``o_thr``; absent: the defaults).
+        **overrides
+            Further fields; a None value keeps the checkpoint's (or default) value.
+
+        Returns
+        -------
+        SegmentParams
+
+        Examples
+        --------
+        >>> p = SegmentParams.from_checkpoint({"normalize": "noise", "dog_threshold": 0.004,
+        ...                                    "p_thr": 0.2}, o_thr=None, stride=384)
+        >>> p.normalize, p.dog_threshold, p.p_thr, p.o_thr, p.stride
+        ('noise', 0.004, 0.2, 0.3, 384)
+        >>> SegmentParams.from_checkpoint({}).normalize
+        'none'
+        """
+        settings = settings or {}
+        fields = {"normalize": str(settings.get("normalize", "none"))}
+        for name in cls.CHECKPOINT_FIELDS[1:]:
+            if settings.get(name) is not None:
+                fields[name] = float(settings[name])
+        fields.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**fields)
 
     def hdog_kwargs(self):
         """Keyword arguments of :func:`hdogreg.hdog.hdog_segment`."""

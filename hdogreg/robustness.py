@@ -384,9 +384,8 @@ def study_methods(data_dir, val_images, which=tuple(STUDY_METHODS), *, budget="c
         name = STUDY_METHODS[key]
         if key == "shipped":
             model, settings = load_model(shipped_model_path())
-            params = SegmentParams(stride=stride, normalize=settings.get("normalize", "none"),
-                                   o_thr=float(settings.get("o_thr", 0.3)))
-            methods.append(fusion_method(name, model, params, float(settings["p_thr"])))
+            params = SegmentParams.from_checkpoint(settings, stride=stride)
+            methods.append(fusion_method(name, model, params, params.p_thr))
         elif key in ("book", "book_raw"):
             normalize = "noise" if key == "book" else "none"
             model, _, _ = default_model(data_dir, budget, progress=progress, publish=False,

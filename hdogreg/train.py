@@ -9,16 +9,19 @@ every image is standardised (``normalize="noise"``, :mod:`hdogreg.standardize`) 
 does. Half the patches hold no MC (vessels, ligaments, skin, noise peaks: hard negatives).
 
 After training (best epoch by validation IoU per patch, :func:`hdogreg.training.train`) the
-whole pipeline is run on the validation pool and the operating threshold ``p_thr`` is set to
-give :data:`TARGET_FP` FP/cm^2 there (:func:`hdogreg.evaluation.threshold_at_fp`). Written to
-``--out``:
+whole pipeline is run on the validation pool at each DoG threshold of :data:`DOG_THRESHOLDS`
+and the operating point is chosen there (:func:`validate_operating_point`): a DoG threshold
+whose FROC curve runs well past :data:`TARGET_FP`, and ``p_thr`` giving :data:`TARGET_FP`
+FP/cm^2 on it (:func:`hdogreg.evaluation.threshold_at_fp`). ``--recalibrate`` redoes only this
+step on the weights already in ``--out``. Written to ``--out``:
 
 ``default.pt``
     fp16 ``state_dict`` (:func:`hdogreg.regression.load_checkpoint` reads it into float32).
 ``default.json``
     Settings (architecture, ``normalize``, training configuration, data hashes), the
-    operating point (``p_thr``, ``o_thr``, ``stride``) and the validation numbers, the command
-    and the package versions.
+    operating point (``dog_threshold``, ``p_thr``, ``o_thr``, ``stride``; read by
+    :meth:`hdogreg.pipeline.SegmentParams.from_checkpoint`) and the validation numbers of every
+    DoG threshold tried, the command and the package versions.
 ``default-history.csv``, ``default-train.log``
     Per-epoch history and a readable log of the run.
 
@@ -39,10 +42,21 @@ import numpy as np
 
 from .standardize import DEFAULT_METHOD
 
-__all__ = ["RECIPES", "TARGET_FP", "recipe", "export_fp16", "train_recipe", "main"]
+__all__ = ["RECIPES", "TARGET_FP", "DOG_THRESHOLDS", "REACH", "recipe", "recipe_pools", "export_fp16",
+           "choose_dog_threshold", "validate_operating_point", "train_recipe", "recalibrate", "main"]
 
 #: FP/cm^2 of the operating point chosen on the validation pool (the paper's reporting point).
 TARGET_FP = 0.4
+
+#: DoG thresholds (on the standardised scale) tried on the validation pool, largest first
+#: (:func:`validate_operating_point`); 0.006 is the paper's T_DoG.
+DOG_THRESHOLDS = (0.006, 0.0045, 0.0035, 0.0028)
+
+#: A DoG threshold qualifies only if its FROC curve on the validation pool reaches this many
+#: times :data:`TARGET_FP`: the operating ``p_thr`` is then a threshold on the network's map,
+#: not the end of the candidate list, so the FP rate of the operating point does not simply
+#: follow the number of HDoG candidates of an image.
+REACH = 2.0
 
 #: Training recipes: pool sizes and seeds, pool options, :class:`~hdogreg.training.TrainConfig`
 #: overrides. ``"default"`` is the shipped model; ``"smoke"`` is a minute-long run for tests.
@@ -131,6 +145,151 @@ def export_fp16(checkpoint, dest, **settings):
     return dest
 
 
+def recipe_pools(r, *, jobs=2, progress=True, train=True):
+    """Generate the training and validation pools of recipe `r` (:func:`recipe`).
+
+    Returns ``(train_pool, val_pool)``; ``train_pool`` is None if not `train`. The validation
+    pool counts MCs as INbreast does (``count_model="inbreast"``); the training pool as the
+    recipe says.
+    """
+    from .data.synth.pool import randomized_pool
+
+    train_pool = (randomized_pool(r["n_train"], r["train_seed"], jobs=jobs, progress=progress,
+                                  count_model=r["train_count_model"], **r["pool"]) if train else None)
+    val_pool = randomized_pool(r["n_val"], r["val_seed"], jobs=jobs, progress=progress,
+                               count_model="inbreast", **r["pool"])
+    return train_pool, val_pool
+
+
+def choose_dog_threshold(rows, target_fp=TARGET_FP, reach=REACH):
+    """Pick the DoG threshold of the operating point from per-threshold validation rows.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One per DoG threshold: ``dog_threshold``, ``tpr_at_0.4`` (TPR at `target_fp`) and
+        ``fp_end`` (the largest FP/cm^2 of the FROC curve: every candidate kept).
+    target_fp, reach : float, optional
+        A threshold qualifies if ``fp_end >= reach * target_fp``.
+
+    Returns
+    -------
+    dict
+        The chosen row: among the qualifying ones the largest TPR at `target_fp` (ties: the
+        largest DoG threshold, fewer candidates); if none qualifies, the smallest threshold
+        (the longest curve).
+
+    Examples
+    --------
+    >>> rows = [{"dog_threshold": 0.006, "tpr_at_0.4": 0.70, "fp_end": 0.41},
+    ...         {"dog_threshold": 0.004, "tpr_at_0.4": 0.72, "fp_end": 0.95},
+    ...         {"dog_threshold": 0.003, "tpr_at_0.4": 0.72, "fp_end": 2.10}]
+    >>> choose_dog_threshold(rows)["dog_threshold"]
+    0.004
+    """
+    rows = sorted(rows, key=lambda row: -row["dog_threshold"])
+    ok = [row for row in rows if row["fp_end"] >= reach * target_fp]
+    if not ok:
+        return rows[-1]
+    best = max(row["tpr_at_0.4"] for row in ok)
+    return next(row for row in ok if row["tpr_at_0.4"] >= best - 1e-12)
+
+
+def validate_operating_point(model, val_pool, normalize, *, dog_thresholds=DOG_THRESHOLDS,
+                             target_fp=TARGET_FP, reach=REACH, n_boot=100, progress=True, log=print):
+    """Choose a network's operating point (``dog_threshold``, ``p_thr``) on a validation pool.
+
+    For each DoG threshold the whole pipeline (:class:`~hdogreg.pipeline.SegmentParams` with
+    the network's `normalize`, stride :data:`hdogreg.inference.FAST_STRIDE`) runs on the pool
+    and gives a FROC curve over ``p_thr`` (:func:`hdogreg.evaluation.detection_summary`,
+    bootstrap over images); :func:`choose_dog_threshold` picks one, and ``p_thr`` is set to
+    give `target_fp` FP/cm^2 on its curve (:func:`hdogreg.evaluation.threshold_at_fp`). The
+    proximity maps do not depend on the DoG threshold: they are computed once.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    val_pool : sequence of Mammogram-like images (:func:`recipe_pools`)
+    normalize : str
+        The network's standardisation.
+    dog_thresholds : sequence of float, optional
+    target_fp, reach : float, optional
+    n_boot : int, optional
+        Bootstrap samples of the pAUC band.
+    progress : bool, optional
+    log : callable, optional
+        Receives one line per DoG threshold and one for the choice.
+
+    Returns
+    -------
+    dict
+        The chosen point's validation numbers (``dog_threshold``, ``p_thr``, ``pauc`` with its
+        band, ``tpr_at_0.4``, ``fp_per_cm2_at_p_thr``, ``tpr_at_p_thr``, ``fp_end``,
+        ``n_candidates``, ``n_images``, ``n_ref``) and ``"calibration"``: the rows of every
+        threshold tried.
+    """
+    import tempfile
+
+    from .evaluation.detection import detection_summary, threshold_at_fp
+    from .evaluation.scoring import score_split
+    from .inference import FAST_STRIDE
+    from .pipeline import SegmentParams
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hdogreg-pmaps-") as cache:
+        for t in sorted((float(t) for t in dog_thresholds), reverse=True):
+            params = SegmentParams(stride=FAST_STRIDE, normalize=normalize, dog_threshold=t)
+            scores = score_split(model, val_pool, params, cache=cache, progress=progress,
+                                 desc=f"validation pool, T_DoG {t:g}")
+            summary = detection_summary(scores, n_boot=n_boot, groups="image", fp_at=target_fp)
+            p_thr = float(threshold_at_fp(summary, target_fp))
+            i = int(np.searchsorted(summary.thresholds, p_thr))
+            row = {"dog_threshold": t, "p_thr": p_thr, "pauc": float(summary.pauc),
+                   "pauc_lo": float(summary.pauc_lo), "pauc_hi": float(summary.pauc_hi),
+                   "tpr_at_0.4": float(summary.tpr_at),
+                   "fp_per_cm2_at_p_thr": float(summary.fp_per_cm2[i]),
+                   "tpr_at_p_thr": float(summary.tpr[i]),
+                   "fp_end": float(np.max(summary.fp_per_cm2)),
+                   "n_candidates": int(sum(len(s.scores) for s in scores)),
+                   "n_images": int(summary.n_images), "n_ref": int(summary.n_ref)}
+            rows.append(row)
+            log(f"validation pool, T_DoG {t:g}: " + _fmt(row))
+    chosen = choose_dog_threshold(rows, target_fp, reach)
+    log(f"operating point: T_DoG {chosen['dog_threshold']:g}, p_thr {chosen['p_thr']:.4g} "
+        f"(curve reaches {chosen['fp_end']:.2f} FP/cm2; rule: reach >= {reach:g} x {target_fp:g})")
+    return {**chosen, "calibration": rows}
+
+
+def _validate_export(dest, val_pool, *, progress, log, val_iou_per_patch=None, **extra):
+    """Validate the exported model at `dest` and write its operating point into its JSON."""
+    from ._utils import atomic_path
+    from .store import load_model
+
+    model, settings = load_model(dest)
+    val = validate_operating_point(model, val_pool, settings.get("normalize", "none"),
+                                   progress=progress, log=log)
+    if val_iou_per_patch is not None:
+        val["val_iou_per_patch"] = val_iou_per_patch
+    settings = {**settings, **_operating_settings(val), "validation": val, **extra}
+    with atomic_path(Path(dest).with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n")
+    return val
+
+
+def _fmt(row):
+    return "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+
+
+def _operating_settings(val):
+    """Checkpoint settings of a validated operating point (:meth:`SegmentParams.from_checkpoint`)."""
+    from .inference import FAST_STRIDE
+    from .pipeline import SegmentParams
+
+    return {"dog_threshold": val["dog_threshold"], "p_thr": val["p_thr"],
+            "o_thr": SegmentParams.o_thr, "stride": FAST_STRIDE,
+            "operating_point": f"{TARGET_FP} FP/cm2 on the validation pool"}
+
+
 def _versions():
     import importlib.metadata as md
 
@@ -172,13 +331,8 @@ def train_recipe(name, out, *, work=None, jobs=2, progress=True, command=None, l
     dict
         The validation numbers (also in the JSON).
     """
-    from .data.synth.pool import randomized_pool
     from .evaluation.budgets import default_train_config
-    from .evaluation.detection import detection_summary, threshold_at_fp
-    from .evaluation.scoring import score_split
-    from .inference import FAST_STRIDE
     from .paths import build_dir
-    from .pipeline import SegmentParams
     from .training.loop import train
 
     r = recipe(name, **overrides)
@@ -192,10 +346,7 @@ def train_recipe(name, out, *, work=None, jobs=2, progress=True, command=None, l
 
     t0 = time.perf_counter()
     say(f"recipe {name}: {json.dumps(r, default=str)}")
-    train_pool = randomized_pool(r["n_train"], r["train_seed"], jobs=jobs, progress=progress,
-                                 count_model=r["train_count_model"], **r["pool"])
-    val_pool = randomized_pool(r["n_val"], r["val_seed"], jobs=jobs, progress=progress,
-                               count_model="inbreast", **r["pool"])
+    train_pool, val_pool = recipe_pools(r, jobs=jobs, progress=progress)
     say(f"pools: {len(train_pool)} training, {len(val_pool)} validation images "
         f"({time.perf_counter() - t0:.0f} s)")
     config = default_train_config("cpu", **r["config"])
@@ -205,27 +356,57 @@ def train_recipe(name, out, *, work=None, jobs=2, progress=True, command=None, l
             f"val_iou {row.val_iou:.4f}  ({row.seconds:.0f} s)")
     say(f"best epoch {run.best_epoch} (val IoU per patch {run.settings['metrics']['val_iou']:.4f}); "
         f"training {time.perf_counter() - t0:.0f} s")
-    model, _ = run.load()
-    params = SegmentParams(stride=FAST_STRIDE, normalize=config.normalize)
-    scores = score_split(model, val_pool, params, cache=False, progress=progress, desc="validation pool")
-    summary = detection_summary(scores, n_boot=100, groups="image", fp_at=TARGET_FP)
-    p_thr = threshold_at_fp(summary, TARGET_FP)
-    i = int(np.searchsorted(summary.thresholds, p_thr))
-    val = {"pauc": summary.pauc, "pauc_lo": summary.pauc_lo, "pauc_hi": summary.pauc_hi,
-           "tpr_at_0.4": summary.tpr_at, "p_thr": p_thr, "fp_per_cm2_at_p_thr": float(summary.fp_per_cm2[i]),
-           "tpr_at_p_thr": float(summary.tpr[i]), "n_images": summary.n_images, "n_ref": summary.n_ref,
-           "val_iou_per_patch": run.settings["metrics"]["val_iou"]}
-    say("validation pool: " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                        for k, v in val.items()))
-    dest = export_fp16(run.best_checkpoint, out / "default.pt", p_thr=p_thr, o_thr=params.o_thr,
-                       stride=params.stride, recipe=name, recipe_settings=r, validation=val,
-                       command=command, versions=_versions(), operating_point=f"{TARGET_FP} FP/cm2 "
-                       "on the validation pool", installed_from=f"{work.name}/{run.best_checkpoint.name}")
+    dest = export_fp16(run.best_checkpoint, out / "default.pt", recipe=name, recipe_settings=r,
+                       command=command, versions=_versions(),
+                       installed_from=f"{work.name}/{run.best_checkpoint.name}")
+    # The operating point is validated on the fp16 weights that are shipped, not on the
+    # float32 checkpoint: the two maps differ slightly and so would p_thr.
+    val = _validate_export(dest, val_pool, progress=progress, log=say,
+                           val_iou_per_patch=run.settings["metrics"]["val_iou"])
     run.history.to_csv(out / "default-history.csv", index=False)
     size = dest.stat().st_size / 2**20
     say(f"wrote {dest.name} ({size:.2f} MiB), {dest.with_suffix('.json').name}; "
         f"total {time.perf_counter() - t0:.0f} s")
     (out / "default-train.log").write_text("\n".join(lines) + "\n")
+    return val
+
+
+def recalibrate(name, out, *, jobs=2, progress=True, command=None, log=print):
+    """Choose the operating point of an exported model again, without retraining.
+
+    Loads ``out/default.pt``, regenerates recipe `name`'s validation pool, runs
+    :func:`validate_operating_point` and rewrites the operating point and validation numbers of
+    ``default.json``; the lines are appended to ``default-train.log``.
+
+    Returns
+    -------
+    dict
+        The new validation numbers.
+    """
+    from ._utils import atomic_path
+    from .store import load_model
+
+    out = Path(out)
+    dest = out / "default.pt"
+    _, settings = load_model(dest)
+    r = settings.get("recipe_settings") or recipe(name)
+    lines = []
+
+    def say(text):
+        lines.append(text)
+        log(text)
+
+    t0 = time.perf_counter()
+    say(f"recalibration: {command or 'recalibrate'}")
+    _, val_pool = recipe_pools(r, jobs=jobs, progress=progress, train=False)
+    val = _validate_export(dest, val_pool, progress=progress, log=say,
+                           val_iou_per_patch=settings.get("validation", {}).get("val_iou_per_patch"),
+                           recalibration_command=command)
+    say(f"rewrote {dest.with_suffix('.json').name}; recalibration {time.perf_counter() - t0:.0f} s")
+    log_path = out / "default-train.log"
+    previous = log_path.read_text() if log_path.exists() else ""
+    with atomic_path(log_path) as tmp:
+        tmp.write_text(previous + "\n".join(lines) + "\n")
     return val
 
 
@@ -255,9 +436,15 @@ def main(argv=None):
     p.add_argument("--n-train", type=int, dest="n_train")
     p.add_argument("--n-val", type=int, dest="n_val")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="keep the weights in --out and only choose the operating point again "
+                        "(DoG threshold and p_thr on the validation pool)")
     args = p.parse_args(argv)
     command = "python -m hdogreg.train " + " ".join(
         _portable(a) for a in (sys.argv[1:] if argv is None else argv))
+    if args.recalibrate:
+        recalibrate(args.recipe, args.out, jobs=args.jobs, progress=not args.quiet, command=command)
+        return 0
     train_recipe(args.recipe, args.out, work=args.work, jobs=args.jobs, progress=not args.quiet,
                  command=command, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                  n_train=args.n_train, n_val=args.n_val)
