@@ -174,7 +174,8 @@ def main(argv=None):
 
     from hdogreg.cohort import check_out_dir, collect_inputs, model_digest, run_cohort
     from hdogreg.data import DataError
-    from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
+    from hdogreg.fusion import DEFAULT_P_THR
+    from hdogreg.pipeline import SegmentParams
     from hdogreg.store import default_model_path
 
     model_path = Path(args.model) if args.model else default_model_path()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hdogreg import cli
-from hdogreg.pipeline import MC_COLUMNS
+from hdogreg.pipeline import MC_TABLE_COLUMNS
 
 SMALL = ["--window", "64", "--stride", "32", "--quiet", "--workers", "1"]
 OUTPUTS = ("mask.png", "overlay.png", "mcs.csv")
@@ -53,7 +53,7 @@ def _check_outputs(out, name, shape):
     table = pd.read_csv(folder / "mcs.csv")
     assert mask.shape == shape and set(np.unique(mask)) <= {0, 255}
     assert overlay.shape == (*shape, 3)
-    assert list(table.columns) == MC_COLUMNS
+    assert list(table.columns) == MC_TABLE_COLUMNS
     from scipy import ndimage as ndi
 
     assert len(table) == ndi.label(mask > 0)[1]

@@ -5,7 +5,7 @@ import torch
 from hdogreg.fusion import fuse
 from hdogreg.hdog import hdog_segment, phantom
 from hdogreg.pipeline import (
-    MC_COLUMNS,
+    MC_TABLE_COLUMNS,
     SegmentParams,
     fusion_region,
     mc_table,
@@ -117,7 +117,7 @@ def test_mc_table_measures_known_objects():
     image[2:4, 3:7] = 0.5
     image[10, 20] = 0.8
     t = mc_table(labels, image, 0.07, [0.9, 0.2])
-    assert list(t.columns) == MC_COLUMNS
+    assert list(t.columns) == MC_TABLE_COLUMNS
     np.testing.assert_array_equal(t["label"], [1, 2])
     np.testing.assert_allclose(t["x"], [4.5, 20])
     np.testing.assert_allclose(t["y"], [2.5, 10])
@@ -132,7 +132,7 @@ def test_mc_table_measures_known_objects():
 
 def test_mc_table_empty_and_errors():
     t = mc_table(np.zeros((5, 5), np.int32), np.zeros((5, 5)), 0.07, [])
-    assert list(t.columns) == MC_COLUMNS and len(t) == 0
+    assert list(t.columns) == MC_TABLE_COLUMNS and len(t) == 0
     assert t["area_px"].dtype == np.int64 and t["score"].dtype == np.float64
     assert np.isnan(mc_table(np.ones((2, 2), np.int32), np.zeros((2, 2)), 0.07)["score"][0])
     with pytest.raises(ValueError, match="scores"):

@@ -16,6 +16,7 @@ from functools import partial
 
 import pandas as pd
 
+from ..fusion import DEFAULT_P_THR
 from .cohort import casestudy_features
 from .crossval import cross_validate, make_classifier, threshold_sweep
 from .reporting import chosen_tables, results_table, roc_table
@@ -46,7 +47,7 @@ class CaseStudyConfig:
         Thresholds tried when tuning.
     p_thr : float or None
         Fusion threshold if not tuned (None: the checkpoint's setting, else
-        :data:`hdogreg.pipeline.DEFAULT_P_THR`).
+        :data:`hdogreg.fusion.DEFAULT_P_THR`).
     o_thr : float
         Overlap threshold of the fusion (paper: 0.3).
     hdog_settings : dict
@@ -68,7 +69,7 @@ class CaseStudyConfig:
     train_settings: dict = field(default_factory=dict)
     roi_size: int = 256
     tune_thresholds: bool = True
-    p_thr_grid: tuple = (10**-3.5, 0.05, 0.15, 0.3, 0.5)
+    p_thr_grid: tuple = (DEFAULT_P_THR, 0.05, 0.15, 0.3, 0.5)
     p_thr: float | None = None
     o_thr: float = 0.3
     hdog_settings: dict = field(default_factory=dict)
@@ -205,7 +206,7 @@ def run_casestudy(config, methods, *, progress=False):
     from hdogreg.data import read_casestudy_cohort
     from hdogreg.evaluation.models import default_model
     from hdogreg.paths import build_dir
-    from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
+    from hdogreg.pipeline import SegmentParams
 
     methods = _check_methods(methods)
     c = config
