@@ -27,13 +27,19 @@ from scipy import ndimage as ndi
 
 from hdogreg import spacing as _spacing
 from hdogreg._utils import check_image
+from hdogreg._validation import check_choice
 from hdogreg.fusion import DEFAULT_P_THR, FusionResult, fuse
+from hdogreg.hessian import DEFAULT_RULE, RULES
 from hdogreg.inference import predict_proximity
 from hdogreg.standardize import DEFAULT_METHOD, standardize, standardize_breast_mask
 
 __all__ = ["SegmentParams", "SegmentationResult", "NativeInput", "native_input", "segment_mammogram",
            "fusion_region",
-           "mc_table", "overlay_image", "check_checkpoint_normalize", "MC_TABLE_COLUMNS"]
+           "mc_table", "overlay_image", "check_checkpoint_normalize", "MC_TABLE_COLUMNS",
+           "HDOG_FIELDS"]
+
+#: Fields of :class:`SegmentParams` that set the blob segmentation (:meth:`SegmentParams.hdog_kwargs`).
+HDOG_FIELDS = ("sigma_min", "sigma_max", "k", "dog_threshold", "overlap", "h_thr", "hessian_rule")
 
 #: Columns of :func:`mc_table`, the MCs a segmentation found (``x`` = column, ``y`` = row, in
 #: pixels); the generator's ground truth has :data:`hdogreg.data.synth.MC_TRUTH_COLUMNS`.
@@ -49,6 +55,9 @@ class SegmentParams:
     ----------
     sigma_min, sigma_max, k, dog_threshold, overlap, h_thr : float
         Blob segmentation (Eq. 1-6): 1.18, 3.1, 1.6, 0.006, O_DoG = 1, 1.4.
+    hessian_rule : {"code", "paper"}
+        Reading of Eq. 6 (:func:`hdogreg.hessian.hessian_constraint`); default
+        :data:`hdogreg.hessian.DEFAULT_RULE` (``"code"``, the authors' code).
     p_thr : float
         Threshold of the predicted proximity map; :data:`hdogreg.fusion.DEFAULT_P_THR` (the authors' code)
         unless chosen on validation data.
@@ -79,6 +88,7 @@ class SegmentParams:
     dog_threshold: float = 0.006
     overlap: float = 1.0
     h_thr: float = 1.4
+    hessian_rule: str = DEFAULT_RULE
     p_thr: float = DEFAULT_P_THR
     o_thr: float = 0.3
     window: int = 512
@@ -92,6 +102,7 @@ class SegmentParams:
         from hdogreg.standardize import check_method
 
         check_method(self.normalize, "normalize")
+        check_choice("hessian_rule", self.hessian_rule, RULES)
         if self.breast_erosion < 0:
             raise ValueError(f"breast_erosion must be >= 0, got {self.breast_erosion}")
         if not 0 <= self.o_thr <= 1:
@@ -100,9 +111,8 @@ class SegmentParams:
             raise ValueError(f"p_thr must be a number, got {self.p_thr}")
 
     def hdog_kwargs(self):
-        """Keyword arguments of :func:`hdogreg.hdog.hdog_segment`."""
-        return {name: getattr(self, name)
-                for name in ("sigma_min", "sigma_max", "k", "dog_threshold", "overlap", "h_thr")}
+        """Keyword arguments of :func:`hdogreg.hdog.hdog_segment`: the fields :data:`HDOG_FIELDS`."""
+        return {name: getattr(self, name) for name in HDOG_FIELDS}
 
     def inference_kwargs(self):
         """Keyword arguments of :func:`hdogreg.inference.predict_proximity`."""

@@ -95,6 +95,9 @@ def test_params_defaults_are_the_papers():
         1.18, 3.1, 1.6, 0.006, 1.0, 1.4)
     assert p.o_thr == 0.3 and p.p_thr == pytest.approx(10 ** -3.5)
     assert (p.window, p.stride, p.breast_erosion) == (512, 256, 45)
+    assert p.hessian_rule == "code"   # the authors' reading of Eq. 6, as hdog_segment's default
+    assert p.hdog_kwargs() == {"sigma_min": 1.18, "sigma_max": 3.1, "k": 1.6, "dog_threshold": 0.006,
+                               "overlap": 1.0, "h_thr": 1.4, "hessian_rule": "code"}
     with pytest.raises(ValueError, match="o_thr"):
         SegmentParams(o_thr=2)
     with pytest.raises(ValueError, match="breast_erosion"):
