@@ -82,6 +82,17 @@ def _positive(convert, noun):
 _positive_int = _positive(int, "an integer")
 
 
+def _unit_interval(text):
+    """Parse ``--p-thr`` / ``--o-thr`` (an argparse ``type``): a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0 <= value <= 1:   # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text}")
+    return value
+
+
 def _pixel_spacing(text):
     """Parse ``--pixel-spacing`` (an argparse ``type``): a plausible mm-per-pixel value."""
     from hdogreg.spacing import check_pixel_spacing
@@ -126,10 +137,10 @@ def _parser():
     seg.add_argument("--model", metavar="CKPT",
                      help="checkpoint (.pt with its .json) of the regression network; default "
                      "$HDOGREG_MODEL, else the model shipped with the package")
-    seg.add_argument("--p-thr", type=float, metavar="P",
+    seg.add_argument("--p-thr", type=_unit_interval, metavar="P",
                      help="threshold of the proximity map (default: the checkpoint's 'p_thr' "
                      "setting, else 10**-3.5)")
-    seg.add_argument("--o-thr", type=float, default=0.3, metavar="O",
+    seg.add_argument("--o-thr", type=_unit_interval, default=0.3, metavar="O",
                      help="overlap threshold of the fusion (default 0.3)")
     seg.add_argument("--window", type=_positive_int, default=512, help="inference window (px)")
     seg.add_argument("--stride", type=_positive_int, default=DEFAULT_STRIDE,
@@ -187,18 +198,25 @@ def main(argv=None):
     except Exception as exc:
         print(_error_line(model_path, exc), file=sys.stderr)
         return 2
-    p_thr = args.p_thr if args.p_thr is not None else settings.get("p_thr", DEFAULT_P_THR)
+    if args.window % 32 or args.stride > args.window:
+        parser.error(f"--window must be a multiple of 32 and --stride <= --window, got "
+                     f"{args.window} and {args.stride}")
+    p_thr = args.p_thr
+    if p_thr is None:   # the checkpoint's choice, made on validation data
+        p_thr = settings.get("p_thr", DEFAULT_P_THR)
+        if not (isinstance(p_thr, (int, float)) and 0 <= p_thr <= 1):
+            print(f"{PROG}: error: {model_path.with_suffix('.json')}: setting 'p_thr' must be a number "
+                  f"in [0, 1], got {p_thr!r}; pass --p-thr P", file=sys.stderr)
+            return 2
     try:
         # The checkpoint's standardisation (recorded by training; "none" if absent): the
         # network must see images as it saw them in training.
         params = SegmentParams(p_thr=float(p_thr), o_thr=args.o_thr, window=args.window,
                                stride=args.stride, batch_size=args.batch_size,
                                normalize=settings.get("normalize", "none"))
-        if params.window % 32 or params.stride > params.window:
-            raise ValueError(f"--window must be a multiple of 32 and --stride <= --window, got "
-                             f"{params.window} and {params.stride}")
-    except ValueError as exc:
-        parser.error(str(exc))
+    except ValueError as exc:   # the checkpoint's settings (the options are checked above)
+        print(f"{PROG}: error: {model_path.with_suffix('.json')}: {exc}", file=sys.stderr)
+        return 2
     try:   # everything that can be checked before the first image
         out = check_out_dir(args.out)
         inputs = collect_inputs(args.inputs, exclude=out / "images")

@@ -139,6 +139,10 @@ def test_missing_files(tmp_path, inbreast):
         read_inbreast_xml(tmp_path / "nope.xml")
     with pytest.raises(DataError, match="x.dcm: file not found"):
         read_dicom(tmp_path / "x.dcm")
+    (tmp_path / "d.xml").mkdir()
+    for read in (read_dicom, read_inbreast_xml):
+        with pytest.raises(DataError, match="d.xml: is a folder, expected a file$"):
+            read(tmp_path / "d.xml")
     with pytest.raises(KeyError):
         InbreastDataset(inbreast).load("12345")
 
@@ -155,17 +159,36 @@ def test_unreadable_dicom(tmp_path, inbreast):
         read_dicom(cut)
 
 
-def test_compressed_dicom_without_decoder(tmp_path):
+def _compressed(path, syntax):
     from pydicom.encaps import encapsulate
 
-    path = tmp_path / "jpegls.dcm"
     write_dcm(path, np.zeros((8, 8), np.uint16))
     ds = pydicom.dcmread(path)
-    ds.file_meta.TransferSyntaxUID = JPEGLSLossless
+    ds.file_meta.TransferSyntaxUID = syntax
     ds.PixelData = encapsulate([b"\xff\xd8\xff\xf7" + b"\x00" * 32])
     ds["PixelData"].VR = "OB"
     ds.save_as(path, enforce_file_format=True)
-    with pytest.raises(DataError, match=r"jpegls.dcm: compressed pixel data \(JPEG-LS"):
+    return path
+
+
+def test_corrupt_compressed_dicom_with_a_decoder_installed(tmp_path):
+    path = _compressed(tmp_path / "jpegls.dcm", JPEGLSLossless)   # pyjpegls is a dependency
+    message = (r"jpegls.dcm: compressed pixel data \(JPEG-LS Lossless Image Compression\) are corrupt or "
+               r"not decodable \(RuntimeError: .*plugins: pyjpegls")
+    with pytest.raises(DataError, match=message) as exc:
+        read_dicom(path)
+    assert "install" not in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_compressed_dicom_without_a_decoder(tmp_path):
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import JPEGLosslessSV1
+
+    if get_decoder(JPEGLosslessSV1).is_available:   # pylibjpeg-libjpeg / gdcm are not in the lock
+        pytest.skip("a lossless-JPEG decoder is installed")
+    path = _compressed(tmp_path / "ljpeg.dcm", JPEGLosslessSV1)
+    with pytest.raises(DataError, match=r"ljpeg.dcm: compressed pixel data \(JPEG Lossless, .*\) cannot be "
+                       r"decoded: no decoder for it is installed \(install pylibjpeg"):
         read_dicom(path)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._utils import missing_file_message
 from .io import read_dicom
 from .records import Annotation, DataError, DataWarning, Mammogram
 from .splits import make_splits, read_splits
@@ -109,7 +110,7 @@ def read_inbreast_xml(path, shape=None):
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(missing_file_message(path))
     try:
         with open(path, "rb") as fh:
             plist = plistlib.load(fh)
@@ -165,7 +166,7 @@ def read_inbreast_metadata(path):
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(missing_file_message(path))
     try:
         meta = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False)
     except Exception as exc:
