@@ -85,8 +85,9 @@ def main(argv=None):
 
     from hdogreg.cohort import collect_inputs
     from hdogreg.cohort.run import WORKER_MEMORY
+    from hdogreg.fusion import DEFAULT_P_THR
     from hdogreg.inference import FAST_STRIDE
-    from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
+    from hdogreg.pipeline import SegmentParams
     from hdogreg.store import default_model_path, load_model
 
     model_path = Path(args.model) if args.model else default_model_path()

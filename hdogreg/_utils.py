@@ -50,6 +50,36 @@ def check_image(image, name="image", *, ndim=2, min_size=1):
     return arr
 
 
+def one_line(text):
+    r"""Return a (possibly multi-line) message as one line: its non-empty lines joined by spaces.
+
+    Libraries often end a message's first line on a colon and put the reason on the next
+    ones; error tables and ``hdogreg: error:`` lines keep one line per error.
+
+    Examples
+    --------
+    >>> one_line("Unable to decode as exceptions were raised by all plugins:\n  pyjpegls: bad stream\n")
+    'Unable to decode as exceptions were raised by all plugins: pyjpegls: bad stream'
+    """
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def missing_file_message(path, what="file"):
+    """``"<path>: <what> not found"``, or that `path` is a folder where a file was expected.
+
+    Examples
+    --------
+    >>> missing_file_message("/")
+    '/: is a folder, expected a file'
+    >>> missing_file_message("nope.xml", "annotation file")
+    'nope.xml: annotation file not found'
+    """
+    path = Path(path)
+    if path.is_dir():
+        return f"{path}: is a folder, expected a{'n' if what[0] in 'aeiou' else ''} {what}"
+    return f"{path}: {what} not found"
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to `path`; move it into place only on success.

@@ -82,6 +82,28 @@ def _positive(convert, noun):
 _positive_int = _positive(int, "an integer")
 
 
+def _unit_interval(text):
+    """Parse ``--p-thr`` / ``--o-thr`` (an argparse ``type``): a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0 <= value <= 1:   # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text}")
+    return value
+
+
+def _dog_threshold(text):
+    """Parse ``--dog-threshold`` (an argparse ``type``): a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not abs(value) < float("inf"):   # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
 def _pixel_spacing(text):
     """Parse ``--pixel-spacing`` (an argparse ``type``): a plausible mm-per-pixel value."""
     from hdogreg.spacing import check_pixel_spacing
@@ -126,13 +148,13 @@ def _parser():
     seg.add_argument("--model", metavar="CKPT",
                      help="checkpoint (.pt with its .json) of the regression network; default "
                      "$HDOGREG_MODEL, else the model shipped with the package")
-    seg.add_argument("--p-thr", type=float, metavar="P",
+    seg.add_argument("--p-thr", type=_unit_interval, metavar="P",
                      help="threshold of the proximity map (default: the checkpoint's 'p_thr' "
                      "setting, else 10**-3.5)")
-    seg.add_argument("--o-thr", type=float, metavar="O",
+    seg.add_argument("--o-thr", type=_unit_interval, metavar="O",
                      help="overlap threshold of the fusion (default: the checkpoint's 'o_thr' "
                      "setting, else 0.3)")
-    seg.add_argument("--dog-threshold", type=float, metavar="T",
+    seg.add_argument("--dog-threshold", type=_dog_threshold, metavar="T",
                      help="DoG threshold of the blob segmentation on the standardised scale "
                      "(default: the checkpoint's 'dog_threshold' setting, chosen with its 'p_thr' "
                      "on validation data, else 0.006)")
@@ -179,6 +201,7 @@ def main(argv=None):
 
     from hdogreg.cohort import check_out_dir, collect_inputs, model_digest, run_cohort
     from hdogreg.data import DataError
+    from hdogreg.fusion import DEFAULT_P_THR
     from hdogreg.pipeline import SegmentParams
     from hdogreg.store import default_model_path
 
@@ -191,6 +214,15 @@ def main(argv=None):
     except Exception as exc:
         print(_error_line(model_path, exc), file=sys.stderr)
         return 2
+    if args.window % 32 or args.stride > args.window:
+        parser.error(f"--window must be a multiple of 32 and --stride <= --window, got "
+                     f"{args.window} and {args.stride}")
+    if args.p_thr is None:   # the checkpoint's choice, made on validation data
+        p_thr = settings.get("p_thr", DEFAULT_P_THR)
+        if not (isinstance(p_thr, (int, float)) and 0 <= p_thr <= 1):
+            print(f"{PROG}: error: {model_path.with_suffix('.json')}: setting 'p_thr' must be a number "
+                  f"in [0, 1], got {p_thr!r}; pass --p-thr P", file=sys.stderr)
+            return 2
     try:
         # The checkpoint's standardisation and validated operating point (recorded by
         # training): the network must see images as it saw them in training.
@@ -198,11 +230,9 @@ def main(argv=None):
                                                dog_threshold=args.dog_threshold,
                                                window=args.window, stride=args.stride,
                                                batch_size=args.batch_size)
-        if params.window % 32 or params.stride > params.window:
-            raise ValueError(f"--window must be a multiple of 32 and --stride <= --window, got "
-                             f"{params.window} and {params.stride}")
-    except ValueError as exc:
-        parser.error(str(exc))
+    except (TypeError, ValueError) as exc:   # the checkpoint's settings (the options are checked above)
+        print(f"{PROG}: error: {model_path.with_suffix('.json')}: {exc}", file=sys.stderr)
+        return 2
     try:   # everything that can be checked before the first image
         out = check_out_dir(args.out)
         inputs = collect_inputs(args.inputs, exclude=out / "images")

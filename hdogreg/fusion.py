@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["FusionResult", "fuse", "object_scores"]
+__all__ = ["FusionResult", "fuse", "object_scores", "DEFAULT_P_THR"]
+
+#: Default map threshold ``p_thr``: the authors' pipeline used 10**-3.5, the edge of the proximity
+#: support. The evaluation pages choose ``p_thr`` on the validation set; a checkpoint's settings
+#: may carry that choice (``settings["p_thr"]``, used by the command line). The training's
+#: validation metric (:func:`hdogreg.training.iou_per_patch`) thresholds at it too.
+DEFAULT_P_THR = 10 ** -3.5
 
 
 @dataclass

@@ -110,7 +110,7 @@ def _band(image, r0, r1, gaussian_sigmas, k, halo, dog_threshold, h_thr, rule, m
 
 
 def hdog_segment(image, sigma_min=1.18, sigma_max=3.1, k=1.6, dog_threshold=0.006, overlap=1.0,
-                 h_thr=1.4, *, connectivity=1, exclude_border=False, hessian_rule="code",
+                 h_thr=1.4, *, connectivity=1, exclude_border=False, hessian_rule=_hessian.DEFAULT_RULE,
                  intensity_scale=None, workers=None):
     """Segment bright blob-like and tubular objects with the Hessian-DoG (Eq. 1-6).
 

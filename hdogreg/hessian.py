@@ -34,10 +34,14 @@ __all__ = [
     "constraint_from_eigenvalues",
     "saddle_ratio_limit",
     "RULES",
+    "DEFAULT_RULE",
 ]
 
 #: The two readings of Eq. 6 (see :func:`hessian_constraint`).
 RULES = ("paper", "code")
+
+#: The default reading: the authors' code (the one the paper's text describes).
+DEFAULT_RULE = "code"
 
 
 def hessian_of_dog(dog):
@@ -146,7 +150,7 @@ def _constraint(tr, det, h_thr, rule):
     return (tr < 0) & shape_ok
 
 
-def hessian_constraint(Hrr, Hrc, Hcc, h_thr=1.4, *, rule="code"):
+def hessian_constraint(Hrr, Hrc, Hcc, h_thr=1.4, *, rule=DEFAULT_RULE):
     r"""Binary mask of bright blob-like and tubular pixels (Eq. 6).
 
     Parameters
@@ -217,7 +221,7 @@ def hessian_constraint(Hrr, Hrc, Hcc, h_thr=1.4, *, rule="code"):
     return _constraint(tr, det, h_thr, rule)
 
 
-def constraint_from_eigenvalues(lambda1, lambda2, h_thr=1.4, *, rule="code"):
+def constraint_from_eigenvalues(lambda1, lambda2, h_thr=1.4, *, rule=DEFAULT_RULE):
     """Eq. 6 evaluated on eigenvalue pairs (for drawing its regions in the eigenvalue plane).
 
     Same as ``hessian_constraint(lambda1, 0, lambda2, h_thr, rule=rule)``: a Hessian is
@@ -236,7 +240,7 @@ def constraint_from_eigenvalues(lambda1, lambda2, h_thr=1.4, *, rule="code"):
     return _constraint(l1 + l2, l1 * l2, h_thr, rule)
 
 
-def hessian_mask(dog, h_thr=1.4, *, rule="code"):
+def hessian_mask(dog, h_thr=1.4, *, rule=DEFAULT_RULE):
     """Eq. 6 mask of a DoG layer or stack: ``hessian_constraint(*hessian_of_dog(dog), ...)``.
 
     Same result, computed layer by layer without keeping the three Hessian images. With

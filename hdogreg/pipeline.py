@@ -27,23 +27,23 @@ from scipy import ndimage as ndi
 
 from hdogreg import spacing as _spacing
 from hdogreg._utils import check_image
-from hdogreg._validation import check_dog_threshold
-from hdogreg.fusion import FusionResult, fuse
+from hdogreg._validation import check_choice, check_dog_threshold
+from hdogreg.fusion import DEFAULT_P_THR, FusionResult, fuse
+from hdogreg.hessian import DEFAULT_RULE, RULES
 from hdogreg.inference import predict_proximity
 from hdogreg.standardize import DEFAULT_METHOD, standardize, standardize_breast_mask
 
 __all__ = ["SegmentParams", "SegmentationResult", "NativeInput", "native_input", "segment_mammogram",
            "fusion_region",
-           "mc_table", "overlay_image", "check_checkpoint_normalize", "MC_COLUMNS",
-           "DEFAULT_P_THR"]
+           "mc_table", "overlay_image", "check_checkpoint_normalize", "MC_TABLE_COLUMNS",
+           "HDOG_FIELDS"]
 
-#: Default map threshold: the authors' pipeline used 10**-3.5, the edge of the proximity
-#: support. The evaluation notebooks choose ``p_thr`` on the validation set; a checkpoint's
-#: settings may carry that choice (``settings["p_thr"]``, used by the command line).
-DEFAULT_P_THR = 10 ** -3.5
+#: Fields of :class:`SegmentParams` that set the blob segmentation (:meth:`SegmentParams.hdog_kwargs`).
+HDOG_FIELDS = ("sigma_min", "sigma_max", "k", "dog_threshold", "overlap", "h_thr", "hessian_rule")
 
-#: Columns of :func:`mc_table` (``x`` = column, ``y`` = row, in pixels).
-MC_COLUMNS = ["label", "x", "y", "area_px", "area_mm2", "major_axis_mm", "minor_axis_mm",
+#: Columns of :func:`mc_table`, the MCs a segmentation found (``x`` = column, ``y`` = row, in
+#: pixels); the generator's ground truth has :data:`hdogreg.data.synth.MC_TRUTH_COLUMNS`.
+MC_TABLE_COLUMNS = ["label", "x", "y", "area_px", "area_mm2", "major_axis_mm", "minor_axis_mm",
               "mean_intensity", "score"]
 
 
@@ -55,8 +55,11 @@ class SegmentParams:
     ----------
     sigma_min, sigma_max, k, dog_threshold, overlap, h_thr : float
         Blob segmentation (Eq. 1-6): 1.18, 3.1, 1.6, 0.006, O_DoG = 1, 1.4.
+    hessian_rule : {"code", "paper"}
+        Reading of Eq. 6 (:func:`hdogreg.hessian.hessian_constraint`); default
+        :data:`hdogreg.hessian.DEFAULT_RULE` (``"code"``, the authors' code).
     p_thr : float
-        Threshold of the predicted proximity map; :data:`DEFAULT_P_THR` (the authors' code)
+        Threshold of the predicted proximity map; :data:`hdogreg.fusion.DEFAULT_P_THR` (the authors' code)
         unless chosen on validation data.
     o_thr : float
         Overlap threshold of the fusion; the paper chose 0.3 on validation.
@@ -85,6 +88,7 @@ class SegmentParams:
     dog_threshold: float = 0.006
     overlap: float = 1.0
     h_thr: float = 1.4
+    hessian_rule: str = DEFAULT_RULE
     p_thr: float = DEFAULT_P_THR
     o_thr: float = 0.3
     window: int = 512
@@ -98,6 +102,7 @@ class SegmentParams:
         from hdogreg.standardize import check_method
 
         check_method(self.normalize, "normalize")
+        check_choice("hessian_rule", self.hessian_rule, RULES)
         if self.breast_erosion < 0:
             raise ValueError(f"breast_erosion must be >= 0, got {self.breast_erosion}")
         if not 0 <= self.o_thr <= 1:
@@ -145,9 +150,8 @@ class SegmentParams:
         return cls(**fields)
 
     def hdog_kwargs(self):
-        """Keyword arguments of :func:`hdogreg.hdog.hdog_segment`."""
-        return {name: getattr(self, name)
-                for name in ("sigma_min", "sigma_max", "k", "dog_threshold", "overlap", "h_thr")}
+        """Keyword arguments of :func:`hdogreg.hdog.hdog_segment`: the fields :data:`HDOG_FIELDS`."""
+        return {name: getattr(self, name) for name in HDOG_FIELDS}
 
     def inference_kwargs(self):
         """Keyword arguments of :func:`hdogreg.inference.predict_proximity`."""
@@ -535,7 +539,7 @@ def mc_table(labels, image, pixel_spacing, scores=None):
     Returns
     -------
     table : pandas.DataFrame
-        Columns :data:`MC_COLUMNS`: ``label``; centroid ``x`` (column) and ``y`` (row) in
+        Columns :data:`MC_TABLE_COLUMNS`: ``label``; centroid ``x`` (column) and ``y`` (row) in
         pixels; ``area_px``; ``area_mm2``; ``major_axis_mm`` and ``minor_axis_mm`` (lengths of
         the axes of the ellipse with the same second moments,
         :func:`skimage.measure.regionprops`); ``mean_intensity`` (mean image value over the
@@ -566,7 +570,7 @@ def mc_table(labels, image, pixel_spacing, scores=None):
         raise ValueError(f"scores must have one entry per label 1..{n}, got {scores.size}")
     if n == 0 or not (labels > 0).any():
         return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("label", "area_px") else "float64")
-                             for c in MC_COLUMNS})
+                             for c in MC_TABLE_COLUMNS})
     props = regionprops_table(
         labels, intensity_image=image,
         properties=("label", "centroid", "area", "axis_major_length", "axis_minor_length",
@@ -584,7 +588,7 @@ def mc_table(labels, image, pixel_spacing, scores=None):
         "minor_axis_mm": props["axis_minor_length"] * pixel_spacing,
         "mean_intensity": props["intensity_mean"],
         "score": scores[lab - 1],
-    }, columns=MC_COLUMNS)
+    }, columns=MC_TABLE_COLUMNS)
 
 
 def overlay_image(image, labels, *, breast=None, color=(255, 0, 0)):

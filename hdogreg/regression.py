@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._utils import save_weights
+from ._utils import missing_file_message, one_line, save_weights
 
 __all__ = [
     "ENCODERS",
@@ -513,7 +513,7 @@ def load_checkpoint(path):
     path = Path(path)
     meta = path.with_suffix(".json")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+        raise FileNotFoundError(missing_file_message(path, "checkpoint"))
     if not meta.is_file():
         raise FileNotFoundError(f"{meta}: settings of checkpoint {path.name} not found")
     try:
@@ -523,7 +523,20 @@ def load_checkpoint(path):
     if "encoder" not in settings:
         raise ValueError(f"{meta}: no 'encoder' setting")
     model = build_model(pretrained=False, **model_settings(settings))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state, strict=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        # torch's own message advises weights_only=False, i.e. running the file's code: not for us
+        why = "" if "weights_only" in str(exc) else f" ({type(exc).__name__}: {one_line(exc)})"
+        raise ValueError(f"{path}: not a readable model checkpoint (a state_dict written by "
+                         f"hdogreg.regression.save_checkpoint); the file is corrupt or of another kind{why}"
+                         ) from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a model checkpoint: holds a {type(state).__name__}, not a state_dict")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: its weights do not fit the model of its settings ({meta.name}: encoder "
+                         f"{settings['encoder']!r}): {one_line(exc)[:300]}") from exc
     model.eval()
     return model, settings

@@ -20,7 +20,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ._utils import atomic_path
+from ._utils import atomic_path, missing_file_message
 
 __all__ = ["SHIPPED_NAME", "shipped_model_path", "default_model_path", "install_model", "load_model",
            "model_source"]
@@ -117,6 +117,8 @@ def load_model(path=None):
     from .regression import load_checkpoint
 
     path = default_model_path() if path is None else Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(missing_file_message(path, "model checkpoint (.pt)"))
     if not path.is_file():
         how = {"$HDOGREG_MODEL": "set by $HDOGREG_MODEL", "shipped": "the shipped model is missing "
                "from this installation (reinstall hdogreg)", "given": "check the path"}[model_source(path)]

@@ -29,7 +29,7 @@
 
 # %% tags=["parameters"]
 data_dir = "data/synth"     # INbreast-format folder with a local/ subfolder (synthetic benchmark by default)
-paper = False               # True: the paper's training budget (hours on a CPU)
+budget = "cpu"              # "paper": the paper's training budget (hours on a CPU)
 train_settings = {}         # TrainConfig overrides (empty: the book's default model)
 fine_tune_settings = {}     # TrainConfig overrides of the fine-tuned model
 n_inbreast = 3              # rows from the INbreast-like test split
@@ -54,7 +54,7 @@ from hdogreg.viz import overlay_outline, show_image
 # closest to TPR = 1, FP = 0).
 
 # %%
-validated = ev.validated_default_model(data_dir, paper=paper, window=window, stride=stride, o_thr=o_thr,
+validated = ev.validated_default_model(data_dir, budget=budget, window=window, stride=stride, o_thr=o_thr,
                                        n_boot=n_boot, train_settings=train_settings)
 model, params, p_thr = validated.model, validated.params, validated.p_thr
 tuned, _, tuned_checkpoint = ev.fine_tuned_model(data_dir, validated.budget, base_checkpoint=validated.checkpoint,

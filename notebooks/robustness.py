@@ -39,7 +39,7 @@
 
 # %% tags=["parameters"]
 data_dir = "data/synth"     # generated benchmark (its manifest.json is needed for the spacing twins)
-paper = False               # True: the paper's training budgets for the book's models
+budget = "cpu"              # "paper": the paper's training budgets for the book's models
 n_test_images = 4           # test images per condition (None: the whole test split)
 n_val_images = 8            # validation images for the operating points (None: the whole split)
 methods = ["shipped", "book_raw", "ciecholewski", "wang_yang"]   # keys of robustness.STUDY_METHODS
@@ -62,7 +62,6 @@ from hdogreg.book import save_results
 from hdogreg.perturb import perturb
 from hdogreg.standardize import standardize, standardize_breast_mask
 
-budget = "paper" if paper else "cpu"
 test = ev.load_split(data_dir, "test")
 val = ev.load_split(data_dir, "val")
 test = test if n_test_images is None else test[:n_test_images]

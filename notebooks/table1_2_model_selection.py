@@ -28,10 +28,10 @@
 # choices (ξ = 10, α = 1, $o_{thr}$ = 0.3) whatever this page finds: the page reproduces the
 # selection experiment, it does not feed it back.
 #
-# **Budget.** With `paper = False` every cell is trained very briefly (see
+# **Budget.** With `budget = "cpu"` every cell is trained very briefly (see
 # `hdogreg.evaluation.BUDGETS["grid"]`) so that the 20 trainings fit in a CPU build, and the
 # grid's inference uses non-overlapping 256-px windows (`grid_window`); differences between
-# cells are then dominated by training noise. `paper = True` trains each cell with the
+# cells are then dominated by training noise. `budget = "paper"` trains each cell with the
 # paper's settings (40 epochs; days on a CPU). The $o_{thr}$ sweep uses the book's default
 # model.
 #
@@ -41,7 +41,7 @@
 
 # %% tags=["parameters"]
 data_dir = "data/synth"              # INbreast-format folder with splits.csv (synthetic benchmark by default)
-paper = False                        # True: train every cell with the paper's budget (40 epochs each)
+budget = "cpu"                       # "paper": train every cell with the paper's budget (40 epochs each)
 xis = [6, 8, 10, 12]                 # characteristic distances (pixels)
 alphas = [-2, -1, 1e-4, 1, 2]        # decay rates
 o_thrs = [0.2, 0.3, 0.4, 0.5, 0.6]   # overlap thresholds of the fusion
@@ -66,7 +66,6 @@ from hdogreg.book import save_results, shown_path
 from hdogreg.pipeline import SegmentParams
 from hdogreg.viz import error_extents
 
-budget = "paper" if paper else "cpu"
 cell_config = ev.grid_train_config(10, 1, budget, **grid_settings)
 print(f"data set: {data_dir}; budget: {budget}; per cell: {cell_config.encoder}, {cell_config.epochs} epochs "
       f"x {cell_config.steps_per_epoch or 'all'} steps of {cell_config.batch_size} crops of {cell_config.crop} px")

@@ -357,18 +357,20 @@ def test_bright_dot_is_segmented(method):
     assert segment_roi(np.full((64, 64), 0.3, np.float32), method).max() == 0  # flat: nothing
 
 
-def test_hdog_kwargs_reach_the_blob_segmentation():
+def test_hessian_rule_of_the_params_reaches_the_blob_segmentation():
     from hdogreg.casestudy import segment_roi
     from hdogreg.hdog import hdog_segment
+    from hdogreg.pipeline import SegmentParams
 
     roi = _dots(centres=((32, 20), (20, 44)), amplitude=0.05)
     roi = roi + np.random.default_rng(0).normal(0, 0.004, roi.shape).astype(np.float32)
+    segs = {}
     for rule in ("paper", "code"):
-        np.testing.assert_array_equal(
-            segment_roi(roi, "hdog", hdog_kwargs={"hessian_rule": rule}),
-            hdog_segment(roi, hessian_rule=rule).labels)
-    with pytest.raises(ValueError, match="bogus"):
-        segment_roi(roi, "hdog", hdog_kwargs={"hessian_rule": "bogus"})
+        segs[rule] = segment_roi(roi, "hdog", params=SegmentParams(hessian_rule=rule))
+        np.testing.assert_array_equal(segs[rule], hdog_segment(roi, hessian_rule=rule).labels)
+    assert (segs["paper"] > 0).sum() > (segs["code"] > 0).sum()   # the rule made a difference
+    with pytest.raises(ValueError, match="hessian_rule must be one of .*'bogus'"):
+        SegmentParams(hessian_rule="bogus")
 
 
 def test_ours_keeps_only_candidates_inside_the_map_and_fpn_is_the_map():
@@ -527,8 +529,8 @@ def test_casestudy_features_all_methods_and_cache(tmp_path, monkeypatch):
         cs.features_cache_key(cohort, cs.SEGMENTATION_METHODS, model=model, params=params,
                               size=128, p_thrs=(0.1,)),
     }
-    keys.add(cs.features_cache_key(cohort, cs.SEGMENTATION_METHODS, model=model, params=params,
-                                   size=128, hdog_kwargs={"hessian_rule": "code"}))
+    keys.add(cs.features_cache_key(cohort, cs.SEGMENTATION_METHODS, model=model,
+                                   params=params.replace(hessian_rule="paper"), size=128))
     assert len(keys) == 6
     # changing an image's bytes changes the key
     before = cs.features_cache_key(cohort, ["hdog"], size=128)
@@ -643,6 +645,18 @@ def test_casestudy_config_from_parameters():
     config = CaseStudyConfig.from_parameters({"roi_size": 64, "p_thr_grid": [0.1, 0.2], "n_gallery": 3})
     assert config.roi_size == 64 and config.p_thr_grid == (0.1, 0.2)
     assert config.n_splits == CaseStudyConfig().n_splits  # missing fields keep their defaults
+
+
+def test_casestudy_config_hdog_kwargs_set_the_segment_params():
+    from hdogreg.casestudy import CaseStudyConfig
+    from hdogreg.hessian import DEFAULT_RULE
+    from hdogreg.pipeline import SegmentParams
+
+    config = CaseStudyConfig(o_thr=0.4, hdog_kwargs={"h_thr": 2.0, "hessian_rule": "paper"})
+    assert config.segment_params(0.2) == SegmentParams(p_thr=0.2, o_thr=0.4, h_thr=2.0, hessian_rule="paper")
+    assert CaseStudyConfig().segment_params(0.2).hessian_rule == DEFAULT_RULE == "code"
+    with pytest.raises(ValueError, match=r"hdog_kwargs: \['p_thr'\] are not blob-segmentation settings"):
+        CaseStudyConfig(hdog_kwargs={"p_thr": 0.5})
 
 
 @pytest.mark.parametrize("tune", [False, True])

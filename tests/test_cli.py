@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hdogreg import cli
-from hdogreg.pipeline import MC_COLUMNS
+from hdogreg.pipeline import MC_TABLE_COLUMNS
 
 SMALL = ["--window", "64", "--stride", "32", "--quiet", "--workers", "1"]
 OUTPUTS = ("mask.png", "overlay.png", "mcs.csv")
@@ -53,7 +53,7 @@ def _check_outputs(out, name, shape):
     table = pd.read_csv(folder / "mcs.csv")
     assert mask.shape == shape and set(np.unique(mask)) <= {0, 255}
     assert overlay.shape == (*shape, 3)
-    assert list(table.columns) == MC_COLUMNS
+    assert list(table.columns) == MC_TABLE_COLUMNS
     from scipy import ndimage as ndi
 
     assert len(table) == ndi.label(mask > 0)[1]
@@ -137,18 +137,108 @@ def test_bad_options_exit_with_usage_error(inputs, stand_in, tmp_path):
         assert exc.value.code == 2
 
 
-def test_real_checkpoint_and_its_p_thr(inputs, tmp_path):
+@pytest.mark.parametrize("option", ["--p-thr", "--o-thr"])
+@pytest.mark.parametrize("bad", ["2", "-0.5", "1.0001", "nan", "inf", "-inf"])
+def test_thresholds_outside_the_unit_interval_are_refused_by_their_option_name(
+        inputs, stand_in, tmp_path, capsys, option, bad):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path / "o"), "--model",
+                  str(stand_in), f"{option}={bad}", *SMALL])   # "=": argparse reads -inf as an option
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"hdogreg segment: error: argument {option}: must be a number in [0, 1], got {bad}"
+    assert not (tmp_path / "o").exists()
+
+
+def test_threshold_options_at_the_ends_of_the_interval_are_accepted(inputs, stand_in, tmp_path):
+    for p_thr, o_thr in (("0", "1"), ("1", "0")):
+        assert cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path / p_thr), "--model",
+                         str(stand_in), "--p-thr", p_thr, "--o-thr", o_thr, *SMALL]) == 0
+
+
+def test_an_option_error_names_the_option_not_the_api_argument(inputs, stand_in, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path), "--model", str(stand_in),
+                  "--o-thr", "abc"])
+    err = capsys.readouterr().err
+    assert "argument --o-thr: expected a number in [0, 1], got 'abc'" in err and "o_thr" not in err
+
+
+def test_a_folder_is_not_a_missing_file(inputs, stand_in, tmp_path, capsys):
+    folder = tmp_path / "scan.dcm"          # a folder named like an image, listed in a manifest
+    folder.mkdir()
+    manifest = tmp_path / "list.csv"
+    pd.DataFrame({"path": [str(folder)], "pixel_spacing": [0.07]}).to_csv(manifest, index=False)
+    assert cli.main(["segment", str(manifest), "--out", str(tmp_path / "o"), "--model", str(stand_in),
+                     *SMALL]) == 1
+    assert capsys.readouterr().err == f"hdogreg: error: {folder}: is a folder, expected a file\n"
+
+
+def test_a_folder_is_not_a_missing_model(inputs, tmp_path, capsys):
+    assert cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path / "o"), "--model",
+                     str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: is a folder, expected a model checkpoint (.pt)" in err and "not found" not in err
+
+
+def test_corrupt_checkpoint_gets_no_torch_advice(inputs, tmp_path, capsys):
+    import json
+
+    from hdogreg.regression import DEFAULT_ENCODER
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint " * 64)
+    bad.with_suffix(".json").write_text(json.dumps({"encoder": DEFAULT_ENCODER}))
+    assert cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path / "o"), "--model", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hdogreg: error: {bad}: not a readable model checkpoint")
+    assert "weights_only" not in err and err.count("\n") == 1 and not err.rstrip().endswith(":")
+    torch.save({"weights": np.arange(3)}, bad)      # a pickle that needs code to load: refused too
+    assert cli.main(["segment", str(inputs["dcm"]), "--out", str(tmp_path / "o"), "--model", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not a readable model checkpoint" in err and "weights_only" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_corrupt_compressed_dicom_is_not_a_missing_decoder(inputs, stand_in, tmp_path, capsys):
+    import pydicom
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGLSLossless
+
+    ds = pydicom.dcmread(inputs["dcm"])
+    ds.compress(JPEGLSLossless)                      # pyjpegls (a dependency) encodes and decodes
+    ds.PixelData = encapsulate([b"\xff\xd8 corrupt " * 8])
+    bad = tmp_path / "corrupt.dcm"
+    ds.save_as(bad)
+    assert cli.main(["segment", str(bad), "--out", str(tmp_path / "o"), "--model", str(stand_in),
+                     *SMALL]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"hdogreg: error: {bad}: compressed pixel data (JPEG-LS Lossless Image "
+                          "Compression) are corrupt or not decodable (")
+    assert "install" not in err and err.count("\n") == 1 and not err.rstrip().endswith(":")
+
+
+def test_real_checkpoint_and_its_p_thr(inputs, tmp_path, capsys):
+    import json
+
     from hdogreg.regression import DEFAULT_ENCODER, build_model, save_checkpoint
 
     torch.manual_seed(0)
     ckpt = save_checkpoint(tmp_path / "m.pt", build_model(DEFAULT_ENCODER, pretrained=False),
-                           {"encoder": DEFAULT_ENCODER, "p_thr": 2.0})
+                           {"encoder": DEFAULT_ENCODER, "p_thr": 1.0})
     out = tmp_path / "out"
-    # p_thr = 2 (from the checkpoint's settings) keeps nothing: a sigmoid never reaches 2.
-    assert cli.main(["segment", str(inputs["dcm"]), "--out", str(out), "--model", str(ckpt),
-                     "--window", "128", "--stride", "128", "--quiet", "--workers", "1"]) == 0
+    args = ["segment", str(inputs["dcm"]), "--out", str(out), "--model", str(ckpt),
+            "--window", "128", "--stride", "128", "--quiet", "--workers", "1"]
+    # p_thr = 1 (from the checkpoint's settings) keeps nothing: the untrained network's map stays < 1.
+    assert cli.main(args) == 0
     mask, table = _check_outputs(out, "case.dcm", inputs["shape"])
     assert len(table) == 0 and not mask.any()
+    settings = json.loads(ckpt.with_suffix(".json").read_text())
+    ckpt.with_suffix(".json").write_text(json.dumps({**settings, "p_thr": 2.0}))
+    assert cli.main(args) == 2                     # a checkpoint's p_thr outside [0, 1] is refused
+    err = capsys.readouterr().err
+    assert err == (f"hdogreg: error: {ckpt.with_suffix('.json')}: setting 'p_thr' must be a number in "
+                   "[0, 1], got 2.0; pass --p-thr P\n")
 
 
 def test_install_model_makes_the_default(inputs, tmp_path, monkeypatch):

@@ -262,3 +262,15 @@ def test_cluster_spec_bounds_workers():
     n, _, memory, torch_threads = cohort.cluster_spec(50, 2, memory_limit=2**30)
     assert n == 2 and memory == 2**30 and torch_threads == max(1, (os.cpu_count() or 1) // 2)
     assert cohort.cluster_spec(1, 4)[0] == 1      # never more workers than images
+
+
+def test_error_message_continues_a_first_line_that_ends_on_a_colon():
+    from hdogreg.cohort import error_message
+
+    exc = RuntimeError("Unable to decode as exceptions were raised by all available plugins:\n"
+                       "  pyjpegls: Decoding error: bad marker\n  later: detail")
+    assert error_message("a.dcm", exc) == ("a.dcm: Unable to decode as exceptions were raised by all "
+                                           "available plugins: pyjpegls: Decoding error: bad marker")
+    assert error_message("a.dcm", ValueError("a.dcm: bad\nmore")) == "a.dcm: bad"
+    assert error_message("a.dcm", KeyError()) == "a.dcm: KeyError"
+    assert error_message("a.dcm", ValueError("ends on:")) == "a.dcm: ends on:"   # nothing to add

@@ -6,7 +6,14 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless
 
-from hdogreg.data import DataError, InbreastDataset, parse_inbreast_name, read_dicom, read_inbreast_xml
+from hdogreg.data import (
+    DataError,
+    DataWarning,
+    InbreastDataset,
+    parse_inbreast_name,
+    read_dicom,
+    read_inbreast_xml,
+)
 
 PLIST_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
@@ -132,6 +139,10 @@ def test_missing_files(tmp_path, inbreast):
         read_inbreast_xml(tmp_path / "nope.xml")
     with pytest.raises(DataError, match="x.dcm: file not found"):
         read_dicom(tmp_path / "x.dcm")
+    (tmp_path / "d.xml").mkdir()
+    for read in (read_dicom, read_inbreast_xml):
+        with pytest.raises(DataError, match="d.xml: is a folder, expected a file$"):
+            read(tmp_path / "d.xml")
     with pytest.raises(KeyError):
         InbreastDataset(inbreast).load("12345")
 
@@ -148,17 +159,36 @@ def test_unreadable_dicom(tmp_path, inbreast):
         read_dicom(cut)
 
 
-def test_compressed_dicom_without_decoder(tmp_path):
+def _compressed(path, syntax):
     from pydicom.encaps import encapsulate
 
-    path = tmp_path / "jpegls.dcm"
     write_dcm(path, np.zeros((8, 8), np.uint16))
     ds = pydicom.dcmread(path)
-    ds.file_meta.TransferSyntaxUID = JPEGLSLossless
+    ds.file_meta.TransferSyntaxUID = syntax
     ds.PixelData = encapsulate([b"\xff\xd8\xff\xf7" + b"\x00" * 32])
     ds["PixelData"].VR = "OB"
     ds.save_as(path, enforce_file_format=True)
-    with pytest.raises(DataError, match=r"jpegls.dcm: compressed pixel data \(JPEG-LS"):
+    return path
+
+
+def test_corrupt_compressed_dicom_with_a_decoder_installed(tmp_path):
+    path = _compressed(tmp_path / "jpegls.dcm", JPEGLSLossless)   # pyjpegls is a dependency
+    message = (r"jpegls.dcm: compressed pixel data \(JPEG-LS Lossless Image Compression\) are corrupt or "
+               r"not decodable \(RuntimeError: .*plugins: pyjpegls")
+    with pytest.raises(DataError, match=message) as exc:
+        read_dicom(path)
+    assert "install" not in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_compressed_dicom_without_a_decoder(tmp_path):
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import JPEGLosslessSV1
+
+    if get_decoder(JPEGLosslessSV1).is_available:   # pylibjpeg-libjpeg / gdcm are not in the lock
+        pytest.skip("a lossless-JPEG decoder is installed")
+    path = _compressed(tmp_path / "ljpeg.dcm", JPEGLosslessSV1)
+    with pytest.raises(DataError, match=r"ljpeg.dcm: compressed pixel data \(JPEG Lossless, .*\) cannot be "
+                       r"decoded: no decoder for it is installed \(install pylibjpeg"):
         read_dicom(path)
 
 
@@ -191,12 +221,42 @@ def test_other_rois_outside_the_image_are_clipped(inbreast):
     write_plist(inbreast / "AllXML" / "20586908.xml", [
         roi("Calcification", [(5, 6)], 19),
         roi("Spiculated Region", [(W - 10, 3), (W + 80, 4), (W - 5, 12), (-2, 8)], 9)])
-    mg = InbreastDataset(inbreast).load("20586908")
+    with pytest.warns(DataWarning, match=r"20586908.xml: ROI 2 \(Spiculated Region\): 2 of 4 points lie "
+                      r"outside the image of 50x40 \(width x height\), up to 81 px past its edge; clipped"):
+        mg = InbreastDataset(inbreast).load("20586908")
     assert len(mg.annotations) == 1
     (other,) = mg.other_annotations
     assert other.name == "Spiculated Region"
     assert other.points[:, 1].max() == W - 1 and other.points[:, 1].min() == 0
     np.testing.assert_array_equal(other.points[0], [3, W - 10])   # points inside are kept
+
+
+def test_mass_contour_past_the_edge_is_clipped_calcification_past_it_is_an_error(tmp_path):
+    p = tmp_path / "edge.xml"
+    mass = [(10, 0), (20, -0.4), (30, 5), (W + 0.6, 20), (12, 38)]   # -0.4 rounds onto the image
+    write_plist(p, [roi("Mass", mass, 15), roi("Calcification", [(3, 4), (5, 4), (4, 6)], 15)])
+    with pytest.warns(DataWarning, match=r"edge.xml: ROI 1 \(Mass\): 1 of 5 points") as record:
+        calcs, (other,) = read_inbreast_xml(p, shape=(H, W))
+    assert len(record) == 1                                     # one warning per clipped ROI
+    np.testing.assert_array_equal(other.points, [[0, 10], [0, 20], [5, 30], [20, W - 1], [38, 12]])
+    assert len(calcs) == 1 and calcs[0].kind == "contour"      # the calcification is intact
+    write_plist(p, [roi("Mass", mass, 15), roi("Calcification", [(3, 4), (W + 0.6, 4)], 15)])
+    with pytest.warns(DataWarning), pytest.raises(DataError, match=r"edge.xml: ROI 2 \(Calcification\): "
+                                                  r"point \(x=50.6, y=4\) lies outside"):
+        read_inbreast_xml(p, shape=(H, W))
+
+
+def test_no_warning_without_a_shape_or_inside_it(tmp_path):
+    import warnings
+
+    p = tmp_path / "in.xml"
+    write_plist(p, [roi("Mass", [(0, 0), (W - 1, 0), (W - 1, H - 1)], 15)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_inbreast_xml(p, shape=(H, W))
+        write_plist(p, [roi("Mass", [(-5, 0), (W + 9, 0), (W - 1, H - 1)], 15)])
+        (_, (other,)) = read_inbreast_xml(p)                    # no shape: nothing to clip against
+    assert other.points[:, 1].tolist() == [-5, W + 9, W - 1]
 
 
 def test_empty_polygon(tmp_path):

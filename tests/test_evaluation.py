@@ -274,6 +274,8 @@ def test_validated_default_model_can_leave_the_installed_model_alone(tiny, build
     assert v.checkpoint.is_file() and not (build_dir / "models" / "default.pt").exists()
     with pytest.raises(ValueError, match="needs publish=True"):
         ev.validated_default_model(tiny, train_settings=TINY_TRAIN, publish=False, publish_threshold=True)
+    with pytest.raises(ValueError, match="budget must be 'cpu' or 'paper', got True"):
+        ev.validated_default_model(tiny, budget=True)   # the old 'paper=True' spelling is gone
 
 
 def test_wang_yang_model_is_cached_and_scores_candidates(tiny, build_dir):

@@ -57,6 +57,19 @@ def test_smoke_parameters_name_existing_notebooks():
     assert not stale, f"tests/notebook_params.yml lists parameters for no notebook: {stale}"
 
 
+@pytest.mark.parametrize("name", ["table4_fig7_classification", "fig8_ablation"])
+def test_casestudy_pages_parameters_are_the_config_fields(name):
+    """CaseStudyConfig.from_parameters ignores other names: a renamed field must not go stale."""
+    import dataclasses
+
+    from hdogreg.casestudy import CaseStudyConfig
+
+    fields = {f.name for f in dataclasses.fields(CaseStudyConfig)}
+    defaults = book._default_parameters(jupytext.read(ROOT / "notebooks" / f"{name}.py"))
+    assert sorted(set(defaults) - fields) == ["n_gallery"]   # the page's own: gallery rows
+    assert sorted(fields - set(defaults)) == []
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_executes(executed, name):
     build, runs = executed

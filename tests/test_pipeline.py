@@ -5,7 +5,7 @@ import torch
 from hdogreg.fusion import fuse
 from hdogreg.hdog import hdog_segment, phantom
 from hdogreg.pipeline import (
-    MC_COLUMNS,
+    MC_TABLE_COLUMNS,
     SegmentParams,
     fusion_region,
     mc_table,
@@ -95,6 +95,9 @@ def test_params_defaults_are_the_papers():
         1.18, 3.1, 1.6, 0.006, 1.0, 1.4)
     assert p.o_thr == 0.3 and p.p_thr == pytest.approx(10 ** -3.5)
     assert (p.window, p.stride, p.breast_erosion) == (512, 256, 45)
+    assert p.hessian_rule == "code"   # the authors' reading of Eq. 6, as hdog_segment's default
+    assert p.hdog_kwargs() == {"sigma_min": 1.18, "sigma_max": 3.1, "k": 1.6, "dog_threshold": 0.006,
+                               "overlap": 1.0, "h_thr": 1.4, "hessian_rule": "code"}
     with pytest.raises(ValueError, match="o_thr"):
         SegmentParams(o_thr=2)
     with pytest.raises(ValueError, match="breast_erosion"):
@@ -117,7 +120,7 @@ def test_mc_table_measures_known_objects():
     image[2:4, 3:7] = 0.5
     image[10, 20] = 0.8
     t = mc_table(labels, image, 0.07, [0.9, 0.2])
-    assert list(t.columns) == MC_COLUMNS
+    assert list(t.columns) == MC_TABLE_COLUMNS
     np.testing.assert_array_equal(t["label"], [1, 2])
     np.testing.assert_allclose(t["x"], [4.5, 20])
     np.testing.assert_allclose(t["y"], [2.5, 10])
@@ -132,7 +135,7 @@ def test_mc_table_measures_known_objects():
 
 def test_mc_table_empty_and_errors():
     t = mc_table(np.zeros((5, 5), np.int32), np.zeros((5, 5)), 0.07, [])
-    assert list(t.columns) == MC_COLUMNS and len(t) == 0
+    assert list(t.columns) == MC_TABLE_COLUMNS and len(t) == 0
     assert t["area_px"].dtype == np.int64 and t["score"].dtype == np.float64
     assert np.isnan(mc_table(np.ones((2, 2), np.int32), np.zeros((2, 2)), 0.07)["score"][0])
     with pytest.raises(ValueError, match="scores"):

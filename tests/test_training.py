@@ -339,7 +339,8 @@ def test_fine_tune_starts_from_checkpoint(run_a, tiny_data, tmp_path):
                        progress=False)
     s = result.settings
     assert s["encoder"] == "tu-efficientnet_lite0"  # model settings come from the checkpoint
-    assert s["init_checkpoint"] == str(run_a.best_checkpoint)
+    assert s["init_checkpoint"] == f"{run_a.best_checkpoint.parent.name}/best.pt"   # no absolute path
+    assert str(tmp_path) not in result.best_checkpoint.with_suffix(".json").read_text()
     assert s["init_data_hash"] == run_a.settings["data_hash"]
     model, _ = load_checkpoint(result.best_checkpoint)
     base, _ = run_a.load()

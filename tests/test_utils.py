@@ -2,7 +2,7 @@
 
 import pytest
 
-from hdogreg._utils import atomic_path
+from hdogreg._utils import atomic_path, missing_file_message, one_line
 
 
 def test_success_moves_the_file_into_place_and_leaves_nothing_else(tmp_path):
@@ -126,3 +126,15 @@ def test_atomic_file_gets_the_umask_permissions(tmp_path):
         current_umask.cache_clear()
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o664
+
+
+def test_one_line_joins_the_lines_so_no_message_ends_on_a_colon():
+    assert one_line("Unable to decode, all plugins failed:\n  pyjpegls: bad stream\n\n") == \
+        "Unable to decode, all plugins failed: pyjpegls: bad stream"
+    assert one_line(ValueError("plain")) == "plain"
+
+
+def test_missing_file_message_tells_a_folder_from_a_missing_file(tmp_path):
+    assert missing_file_message(tmp_path / "no.dcm") == f"{tmp_path / 'no.dcm'}: file not found"
+    assert missing_file_message(tmp_path, "manifest") == f"{tmp_path}: is a folder, expected a manifest"
+    assert missing_file_message(tmp_path, "image file") == f"{tmp_path}: is a folder, expected an image file"

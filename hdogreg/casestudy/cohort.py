@@ -30,7 +30,7 @@ _FEATURE_ROOTS = ("hdogreg.casestudy.cohort", "hdogreg.features")
 
 
 def features_cache_key(cohort, methods, *, model=None, params=None, fpn_threshold=None,
-                       ciecholewski_kwargs=None, size=256, p_thrs=(), hdog_kwargs=None):
+                       ciecholewski_kwargs=None, size=256, p_thrs=()):
     """Content hash of a :func:`casestudy_features` computation.
 
     It covers the methods, the network weights, every segmentation parameter, the ROI size,
@@ -53,7 +53,6 @@ def features_cache_key(cohort, methods, *, model=None, params=None, fpn_threshol
         "params": {k: repr(v) for k, v in dataclasses.asdict(params).items()},
         "fpn_threshold": repr(fpn_threshold),
         "ciecholewski": repr(sorted((ciecholewski_kwargs or {}).items())),
-        "hdog": repr(sorted((hdog_kwargs or {}).items())),
         "size": int(size),
         "p_thrs": [repr(float(p)) for p in p_thrs],
         "cohort": table.to_csv(index=False),
@@ -64,7 +63,7 @@ def features_cache_key(cohort, methods, *, model=None, params=None, fpn_threshol
 
 
 def casestudy_features(cohort, methods=SEGMENTATION_METHODS, *, model=None, params=None,
-                       fpn_threshold=None, ciecholewski_kwargs=None, p_thrs=(), hdog_kwargs=None,
+                       fpn_threshold=None, ciecholewski_kwargs=None, p_thrs=(),
                        size=256, cache_dir=None, load=None, progress=None):
     """Compute the 31 features of every ROI of a cohort, for each segmentation method.
 
@@ -75,7 +74,7 @@ def casestudy_features(cohort, methods=SEGMENTATION_METHODS, *, model=None, para
         (:func:`hdogreg.data.read_casestudy_cohort`).
     methods : sequence of str, optional
         Segmentation methods (:data:`SEGMENTATION_METHODS`, all by default).
-    model, params, fpn_threshold, ciecholewski_kwargs, p_thrs, hdog_kwargs
+    model, params, fpn_threshold, ciecholewski_kwargs, p_thrs
         See :func:`roi_segmentations`. ``p_thrs`` adds the tables of a threshold sweep of
         ``"ours"`` and ``"fpn"`` under the keys ``(method, p)``.
     size : int, optional
@@ -121,7 +120,7 @@ def casestudy_features(cohort, methods=SEGMENTATION_METHODS, *, model=None, para
         key = features_cache_key(cohort, methods, model=model, params=params,
                                  fpn_threshold=fpn_threshold,
                                  ciecholewski_kwargs=ciecholewski_kwargs, size=size,
-                                 p_thrs=p_thrs, hdog_kwargs=hdog_kwargs)
+                                 p_thrs=p_thrs)
         path = Path(cache_dir) / f"features-{key[:32]}.csv"
         if path.is_file():
             cached = pd.read_csv(path, dtype={"roi_id": str, "method": str})
@@ -138,8 +137,7 @@ def casestudy_features(cohort, methods=SEGMENTATION_METHODS, *, model=None, para
         roi, spacing, _ = load_roi(row, size, load=load)
         segs = roi_segmentations(roi, methods, model=model, params=params,
                                  fpn_threshold=fpn_threshold,
-                                 ciecholewski_kwargs=ciecholewski_kwargs, p_thrs=p_thrs,
-                                 hdog_kwargs=hdog_kwargs)
+                                 ciecholewski_kwargs=ciecholewski_kwargs, p_thrs=p_thrs)
         for key, seg in segs.items():
             rows.setdefault(key, []).append(roi_features(seg, roi, pixel_spacing=spacing))
     index = pd.Index(ids, name="roi_id")

@@ -82,7 +82,7 @@ def roi_proximity(model, roi, params=None):
 
 
 def roi_segmentations(roi, methods=SEGMENTATION_METHODS, *, model=None, params=None,
-                      fpn_threshold=None, ciecholewski_kwargs=None, p_thrs=(), hdog_kwargs=None):
+                      fpn_threshold=None, ciecholewski_kwargs=None, p_thrs=()):
     """Segment one ROI by several methods, computing each shared stage once.
 
     Parameters
@@ -107,17 +107,14 @@ def roi_segmentations(roi, methods=SEGMENTATION_METHODS, *, model=None, params=N
     model : torch.nn.Module, optional
         The regression network; required for ``"ours"`` and ``"fpn"``.
     params : hdogreg.pipeline.SegmentParams, optional
-        HDoG parameters, ``p_thr``, ``o_thr``, ``fill_holes``, inference batch size; default
+        HDoG parameters (``hessian_rule`` too), ``p_thr``, ``o_thr``, ``fill_holes``, inference
+        batch size; default
         the paper's values (``SegmentParams()``). ``breast_erosion`` is not used: the whole
         ROI is breast tissue.
     fpn_threshold : float, optional
         Threshold of the map for ``"fpn"``; default ``params.p_thr``.
     ciecholewski_kwargs : dict, optional
         Keyword arguments of the baseline (default: its published parameters).
-    hdog_kwargs : dict, optional
-        Further keyword arguments of :func:`hdogreg.hdog.hdog_segment` that
-        :class:`~hdogreg.pipeline.SegmentParams` does not hold, e.g.
-        ``{"hessian_rule": "code"}`` (the authors' reading of Eq. 6).
     p_thrs : sequence of float, optional
         Extra map thresholds for a sweep: for each ``p``, the key ``("ours", p)`` holds our
         segmentation with ``p_thr = p`` and ``("fpn", p)`` the FPN-only one with
@@ -164,7 +161,7 @@ def roi_segmentations(roi, methods=SEGMENTATION_METHODS, *, model=None, params=N
     if _NEEDS_HDOG & set(methods):
         from hdogreg.hdog import hdog_segment
 
-        hdog = hdog_segment(roi, **{**params.hdog_kwargs(), "workers": 1, **(hdog_kwargs or {})})
+        hdog = hdog_segment(roi, **params.hdog_kwargs(), workers=1)
     if _NEEDS_MODEL & set(methods):
         pmap = roi_proximity(model, roi, params)
     def ours(p):
@@ -198,10 +195,9 @@ def roi_segmentations(roi, methods=SEGMENTATION_METHODS, *, model=None, params=N
 
 
 def segment_roi(roi, method, *, model=None, params=None, fpn_threshold=None,
-                ciecholewski_kwargs=None, hdog_kwargs=None):
+                ciecholewski_kwargs=None):
     """Label image of one ROI segmented by one method (see :func:`roi_segmentations`)."""
     (method,) = _check_methods((method,))
     return roi_segmentations(roi, (method,), model=model, params=params,
                              fpn_threshold=fpn_threshold,
-                             ciecholewski_kwargs=ciecholewski_kwargs,
-                             hdog_kwargs=hdog_kwargs)[method]
+                             ciecholewski_kwargs=ciecholewski_kwargs)[method]

@@ -16,6 +16,7 @@ from functools import partial
 
 import pandas as pd
 
+from ..fusion import DEFAULT_P_THR
 from .cohort import casestudy_features
 from .crossval import cross_validate, make_classifier, threshold_sweep
 from .reporting import chosen_tables, results_table, roc_table
@@ -46,13 +47,12 @@ class CaseStudyConfig:
         Thresholds tried when tuning.
     p_thr : float or None
         Fusion threshold if not tuned (None: the checkpoint's setting, else
-        :data:`hdogreg.pipeline.DEFAULT_P_THR`).
+        :data:`hdogreg.fusion.DEFAULT_P_THR`).
     o_thr : float
         Overlap threshold of the fusion (paper: 0.3).
-    hdog_settings : dict
-        :class:`~hdogreg.pipeline.SegmentParams` overrides of the HDoG.
-    hdog_options : dict
-        Further :func:`hdogreg.hdog.hdog_segment` options, e.g. ``{"hessian_rule": "code"}``.
+    hdog_kwargs : dict
+        Blob-segmentation settings overriding :class:`~hdogreg.pipeline.SegmentParams`' (keys
+        of :data:`~hdogreg.pipeline.HDOG_FIELDS`), e.g. ``{"h_thr": 1.4, "hessian_rule": "paper"}``.
     ciecholewski_settings : dict
         Overrides of the Ciecholewski baseline (empty: its published parameters).
     n_splits, inner_splits, threshold_from, target_sensitivity, seed
@@ -68,11 +68,10 @@ class CaseStudyConfig:
     train_settings: dict = field(default_factory=dict)
     roi_size: int = 256
     tune_thresholds: bool = True
-    p_thr_grid: tuple = (10**-3.5, 0.05, 0.15, 0.3, 0.5)
+    p_thr_grid: tuple = (DEFAULT_P_THR, 0.05, 0.15, 0.3, 0.5)
     p_thr: float | None = None
     o_thr: float = 0.3
-    hdog_settings: dict = field(default_factory=dict)
-    hdog_options: dict = field(default_factory=dict)
+    hdog_kwargs: dict = field(default_factory=dict)
     ciecholewski_settings: dict = field(default_factory=dict)
     n_splits: int = 5
     inner_splits: int = 4
@@ -81,6 +80,20 @@ class CaseStudyConfig:
     xgb_settings: dict = field(default_factory=dict)
     seed: int = 0
     use_cache: bool = True
+
+    def __post_init__(self):
+        from hdogreg.pipeline import HDOG_FIELDS
+
+        unknown = sorted(set(self.hdog_kwargs) - set(HDOG_FIELDS))
+        if unknown:
+            raise ValueError(f"hdog_kwargs: {unknown} are not blob-segmentation settings; "
+                             f"expected some of {list(HDOG_FIELDS)}")
+
+    def segment_params(self, p_thr):
+        """Return the :class:`~hdogreg.pipeline.SegmentParams` of this run at map threshold `p_thr`."""
+        from hdogreg.pipeline import SegmentParams
+
+        return SegmentParams(p_thr=p_thr, o_thr=self.o_thr, **self.hdog_kwargs)
 
     @classmethod
     def from_parameters(cls, namespace):
@@ -175,7 +188,7 @@ class CaseStudyRun:
         roi, spacing, _ = load_roi(row, c.roi_size)
         segs = roi_segmentations(roi, methods, model=self.model, params=self.params,
                                  fpn_threshold=self.chosen["fpn"],
-                                 ciecholewski_kwargs=c.ciecholewski_settings, hdog_kwargs=c.hdog_options)
+                                 ciecholewski_kwargs=c.ciecholewski_settings)
         return roi, spacing, segs
 
 
@@ -205,19 +218,15 @@ def run_casestudy(config, methods, *, progress=False):
     from hdogreg.data import read_casestudy_cohort
     from hdogreg.evaluation.models import default_model
     from hdogreg.paths import build_dir
-    from hdogreg.pipeline import DEFAULT_P_THR, SegmentParams
-
     methods = _check_methods(methods)
     c = config
     cohort = read_casestudy_cohort(f"{c.data_dir}/casestudy")
     model, settings, checkpoint = default_model(c.data_dir, c.budget, progress=progress, **c.train_settings)
-    params = SegmentParams(p_thr=settings.get("p_thr", DEFAULT_P_THR) if c.p_thr is None else c.p_thr,
-                           o_thr=c.o_thr).replace(**c.hdog_settings)
+    params = c.segment_params(settings.get("p_thr", DEFAULT_P_THR) if c.p_thr is None else c.p_thr)
     start = time.perf_counter()
     features = casestudy_features(cohort, SEGMENTATION_METHODS, model=model, params=params,
                                   ciecholewski_kwargs=c.ciecholewski_settings, size=c.roi_size,
                                   p_thrs=c.p_thr_grid if c.tune_thresholds else (),
-                                  hdog_kwargs=c.hdog_options,
                                   cache_dir=build_dir() / "cache" / "casestudy" if c.use_cache else None,
                                   progress=progress)
     seconds = time.perf_counter() - start

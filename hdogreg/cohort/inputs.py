@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote
 import numpy as np
 import pandas as pd
 
+from hdogreg._utils import missing_file_message
 from hdogreg.data.records import DataError
 
 __all__ = ["CohortInput", "collect_inputs", "read_manifest", "encode_name", "decode_name",
@@ -175,7 +176,7 @@ def read_manifest(path):
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: manifest not found")
+        raise DataError(missing_file_message(path, "manifest"))
     try:
         frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(
             path, dtype=str, keep_default_na=False)

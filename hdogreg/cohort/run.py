@@ -61,8 +61,15 @@ ROW_COLUMNS = ["name", "path", "patient_id", "study_id", "laterality", "view", "
 
 
 def error_message(path, exc):
-    """First line of an exception's message, starting with the file it concerns."""
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """First line of an exception's message, starting with the file it concerns.
+
+    A first line that ends on a colon is continued by the next lines until one does not
+    (libraries put the reason there), so the message never ends on a dangling colon.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    msg = lines.pop(0) if lines else type(exc).__name__
+    while msg.endswith(":") and lines:
+        msg = f"{msg} {lines.pop(0)}"
     name = str(path)
     return msg if msg.startswith(name) else f"{name}: {msg}"
 

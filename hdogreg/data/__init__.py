@@ -16,11 +16,11 @@ from .inbreast import (
 )
 from .io import load_image, read_dicom, read_image, read_points_csv
 from .local import LocalDataset, read_casestudy_cohort
-from .records import Annotation, DataError, Mammogram, annotations_to_labels, rasterize_polygon
+from .records import Annotation, DataError, DataWarning, Mammogram, annotations_to_labels, rasterize_polygon
 from .splits import assign_splits, make_splits, read_splits, split_counts, write_splits
 
 __all__ = [
-    "Annotation", "DataError", "Mammogram", "annotations_to_labels", "rasterize_polygon",
+    "Annotation", "DataError", "DataWarning", "Mammogram", "annotations_to_labels", "rasterize_polygon",
     "InbreastDataset", "parse_inbreast_name", "read_inbreast_metadata", "read_inbreast_xml",
     "LocalDataset", "read_casestudy_cohort",
     "load_image", "read_dicom", "read_image", "read_points_csv",

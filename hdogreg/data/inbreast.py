@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import plistlib
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .._utils import missing_file_message
 from .io import read_dicom
-from .records import Annotation, DataError, Mammogram
+from .records import Annotation, DataError, DataWarning, Mammogram
 from .splits import make_splits, read_splits
 
 __all__ = ["parse_inbreast_name", "read_inbreast_xml", "read_inbreast_metadata",
@@ -82,8 +84,9 @@ def read_inbreast_xml(path, shape=None):
     path : str or Path
     shape : tuple of int, optional
         Image shape; if given, every calcification point must lie inside the image. Points
-        of other ROIs outside it are clipped onto the image edge: real INbreast files have
-        masses touching the edge and a spiculated-region ellipse reaching 80 px beyond it.
+        of other ROIs outside it are clipped onto the image edge, with a :class:`DataWarning`
+        naming the file and the ROI: real INbreast files have masses touching the edge and a
+        spiculated-region ellipse reaching 80 px beyond it.
 
     Returns
     -------
@@ -98,10 +101,16 @@ def read_inbreast_xml(path, shape=None):
         Missing file, malformed XML/plist, unexpected structure, a malformed point, a
         calcification with an empty ``Point_px`` (empty polygon), or a calcification point
         outside the image. Empty ROIs of other names are skipped.
+
+    Warns
+    -----
+    DataWarning
+        For each non-calcification ROI clipped to the image (file, ROI number and name, how
+        many points, how far outside).
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(missing_file_message(path))
     try:
         with open(path, "rb") as fh:
             plist = plistlib.load(fh)
@@ -138,6 +147,11 @@ def read_inbreast_xml(path, shape=None):
                     raise DataError(f"{path}: ROI {k} ({name}): point (x={x:g}, y={y:g}) lies outside "
                                     f"the image of {shape[1]}x{shape[0]} (width x height)")
                 if outside.any():  # real masses / spiculated regions reach past the edge: clip them
+                    far = float(np.max(np.maximum(-idx, idx - [shape[0] - 1, shape[1] - 1])))
+                    warnings.warn(f"{path}: ROI {k} ({name or 'unnamed'}): {int(outside.sum())} of {len(rc)} "
+                                  f"points lie outside the image of {shape[1]}x{shape[0]} (width x height), "
+                                  f"up to {far:g} px past its edge; clipped to the edge",
+                                  DataWarning, stacklevel=2)
                     rc = np.clip(rc, 0, [shape[0] - 1, shape[1] - 1])
             kind = "point" if len(rc) == 1 else "contour"
             ann = Annotation(kind, rc, name=name)
@@ -152,7 +166,7 @@ def read_inbreast_metadata(path):
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(missing_file_message(path))
     try:
         meta = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False)
     except Exception as exc:

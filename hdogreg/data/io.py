@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._utils import missing_file_message, one_line
 from .records import Annotation, DataError, Mammogram
 
 __all__ = ["read_dicom", "read_image", "read_points_csv", "load_image"]
@@ -21,7 +22,7 @@ _DICOM_SUFFIXES = {".dcm", ".dicom", ""}
 def _require_file(path):
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(missing_file_message(path))
     return path
 
 
@@ -105,8 +106,8 @@ def read_dicom(path, *, voi_lut=False):
     Raises
     ------
     DataError
-        Missing file, not a DICOM file, no pixel data, compressed pixel data without
-        an installed decoder, uncompressed pixel values above ``2**BitsStored - 1`` (pydicom
+        Missing file (or a folder), not a DICOM file, no pixel data, compressed pixel data without
+        an installed decoder or corrupt, uncompressed pixel values above ``2**BitsStored - 1`` (pydicom
         would wrap them silently), or a malformed or non-square pixel spacing; the message
         names the file.
 
@@ -150,10 +151,7 @@ def read_dicom(path, *, voi_lut=False):
     try:
         raw = ds.pixel_array
     except Exception as exc:
-        compressed = tsyntax is not None and tsyntax.is_compressed
-        what = (f"compressed pixel data ({tsyntax.name}) cannot be decoded - install a decoder "
-                f"such as pylibjpeg or gdcm" if compressed else "pixel data cannot be decoded")
-        raise DataError(f"{path}: {what} ({type(exc).__name__}: {exc})") from exc
+        raise DataError(f"{path}: {_undecodable(tsyntax, exc)}") from exc
     if raw.ndim != 2:
         raise DataError(f"{path}: expected a single 2-D grey-level frame, got pixel array shape {raw.shape}")
     bits = int(ds.get("BitsStored", raw.dtype.itemsize * 8))
@@ -183,6 +181,27 @@ def read_dicom(path, *, voi_lut=False):
         "sop_instance_uid": str(ds.get("SOPInstanceUID", "") or ""),
     }
     return image, meta
+
+
+def _decoder_available(tsyntax):
+    """Return True if pydicom has a working decoder plugin for the transfer syntax `tsyntax`."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        return bool(get_decoder(tsyntax).is_available)
+    except (NotImplementedError, ValueError):   # a syntax pydicom cannot decode at all
+        return False
+
+
+def _undecodable(tsyntax, exc):
+    """Say in one line why ``ds.pixel_array`` failed: a missing decoder or corrupt pixel data."""
+    reason = f"{type(exc).__name__}: {one_line(exc)}"
+    if tsyntax is None or not tsyntax.is_compressed:
+        return f"pixel data cannot be decoded ({reason})"
+    if not _decoder_available(tsyntax):
+        return (f"compressed pixel data ({tsyntax.name}) cannot be decoded: no decoder for it is "
+                "installed (install pylibjpeg with its plugins, or gdcm)")
+    return f"compressed pixel data ({tsyntax.name}) are corrupt or not decodable ({reason})"
 
 
 def _apply_voi(raw, ds, bits, path):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._utils import missing_file_message
 from .io import load_image, read_points_csv
 from .records import DataError
 
@@ -120,7 +121,7 @@ def read_casestudy_cohort(root):
     root = Path(root)
     path = root / "cohort.csv" if root.is_dir() else root
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(missing_file_message(path))
     frame = pd.read_csv(path, dtype={"roi_id": str, "patient_id": str, "image": str})
     need = {"roi_id", "patient_id", "image", "x0", "y0", "x1", "y1", "label"}
     if need - set(frame):

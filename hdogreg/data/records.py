@@ -18,6 +18,10 @@ class DataError(ValueError):
     """Bad input data: the message names the file and the problem."""
 
 
+class DataWarning(UserWarning):
+    """Input data read with a repair (e.g. an ROI clipped to the image): names the file and what."""
+
+
 @dataclass
 class Annotation:
     """One calcification as annotated.

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._utils import atomic_path
+from .._utils import atomic_path, missing_file_message
 from .records import DataError
 
 __all__ = ["PAPER_PROPORTIONS", "LOCAL_PROPORTIONS", "split_counts", "assign_splits",
@@ -109,7 +109,7 @@ def read_splits(path):
     """Read a splits CSV (``split`` and ``file_id`` and/or ``patient_id`` columns)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(missing_file_message(path))
     try:
         frame = pd.read_csv(path, dtype=str)
     except Exception as exc:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..paths import models_dir
-from .budgets import grid_train_config
+from .budgets import _check_budget, grid_train_config
 from .detection import DetectionSummary, choose_operating_point, detection_summary
 from .models import default_model, fine_tuned_model, load_split, publish_default_model
 from .paper import PAPER_ALPHAS, PAPER_O_THRS, PAPER_XIS
@@ -56,7 +56,7 @@ class ValidatedModel:
     p_thr: float
 
 
-def validated_default_model(data_dir="data/synth", *, paper=False, window=512, stride=256, o_thr=0.3,
+def validated_default_model(data_dir="data/synth", *, budget="cpu", window=512, stride=256, o_thr=0.3,
                             n_boot=100, fp_at=0.4, train_settings=None, publish=True,
                             publish_threshold=False, progress=False):
     """Prepare what the result pages share: default model, validation FROC, operating point.
@@ -64,8 +64,8 @@ def validated_default_model(data_dir="data/synth", *, paper=False, window=512, s
     Parameters
     ----------
     data_dir : str or Path, optional
-    paper : bool, optional
-        The paper's training budget instead of the CPU one (:func:`default_train_config`).
+    budget : {"cpu", "paper"}, optional
+        Training budget of the model (:func:`~hdogreg.evaluation.budgets.default_train_config`).
     window, stride, o_thr : optional
         :class:`hdogreg.pipeline.SegmentParams` of the scoring.
     n_boot, fp_at : optional
@@ -86,7 +86,7 @@ def validated_default_model(data_dir="data/synth", *, paper=False, window=512, s
     """
     from ..pipeline import SegmentParams
 
-    budget = "paper" if paper else "cpu"
+    _check_budget(budget)
     params = SegmentParams(window=window, stride=stride, o_thr=o_thr)
     if publish_threshold and not publish:
         raise ValueError("publish_threshold=True needs publish=True")

@@ -21,11 +21,10 @@ public names below are importable from ``hdogreg.training``; they live in
 
 from .config import TrainConfig, TrainResult, config_hash, data_hash
 from .loop import fine_tune, train, train_or_load
-from .losses import P_THR_VALIDATION, iou_per_patch, soft_dice_loss
+from .losses import iou_per_patch, soft_dice_loss
 from .patches import Augment, PatchDataset, Patches, extract_patches
 
 __all__ = [
-    "P_THR_VALIDATION",
     "soft_dice_loss",
     "iou_per_patch",
     "Patches",

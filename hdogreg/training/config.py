@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_xi
+from ..fusion import DEFAULT_P_THR
 from ..regression import (
     DEFAULT_DECODER_CHANNELS,
     DEFAULT_ENCODER,
@@ -22,7 +23,6 @@ from ..regression import (
     load_checkpoint,
 )
 from ..standardize import DEFAULT_METHOD
-from .losses import P_THR_VALIDATION
 
 __all__ = ["TrainConfig", "TrainResult", "data_hash", "config_hash"]
 
@@ -99,7 +99,7 @@ class TrainConfig:
     brightness: float = 0.2
     gamma: tuple = (0.8, 1.2)
     photometric_p: float = 0.9
-    p_thr: float = P_THR_VALIDATION
+    p_thr: float = DEFAULT_P_THR
     bn_recalibration_batches: int = 4
     normalize: str = DEFAULT_METHOD
     seed: int = 0

@@ -131,9 +131,12 @@ def _write_json(path, obj):
 def _same_run(a, b):
     """Return True if the settings differ at most in ``epochs`` (which a resumed run may extend).
 
-    A run written before ``normalize`` existed counts as ``normalize="none"``.
+    A run written before ``normalize`` existed counts as ``normalize="none"``. The starting
+    checkpoint of a fine-tuning run is compared by its settings and data hashes, not by
+    ``init_checkpoint`` (its folder and file name; once an absolute path).
     """
-    strip = lambda s: {"normalize": "none", **{k: v for k, v in s.items() if k not in ("epochs",)}}  # noqa: E731
+    strip = lambda s: {"normalize": "none",  # noqa: E731
+                       **{k: v for k, v in s.items() if k not in ("epochs", "init_checkpoint")}}
     return strip(a) == strip(b)
 
 
@@ -181,7 +184,9 @@ def train(config, train_images, val_images, out_dir, *, resume=True, progress=Tr
     settings.update(train_data_hash=train_hash, val_data_hash=val_hash,
                     data_hash=hashlib.sha256((train_hash + val_hash).encode()).hexdigest())
     if _init is not None:
-        settings.update(init_checkpoint=str(_init["path"]), init_data_hash=_init["settings"].get("data_hash"),
+        init = Path(_init["path"])   # by folder and name: checkpoint JSONs hold no absolute paths
+        settings.update(init_checkpoint=f"{init.parent.name}/{init.name}",
+                        init_data_hash=_init["settings"].get("data_hash"),
                         init_settings_hash=_init["settings_hash"])
 
     with _deterministic(config.num_threads):
@@ -286,7 +291,8 @@ def fine_tune(checkpoint, config, images, val_images, out_dir, *, resume=True, p
     val_images : sequence
         Validation images for choosing the best epoch.
     out_dir : str or Path
-        As in :func:`train`; the settings record ``init_checkpoint`` and its data hash.
+        As in :func:`train`; the settings record ``init_checkpoint`` (``"<folder>/<file>"``,
+        not an absolute path), its data hash and its settings hash.
 
     Returns
     -------

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["soft_dice_loss", "iou_per_patch", "P_THR_VALIDATION"]
+from ..fusion import DEFAULT_P_THR
 
-
-#: Default validation threshold: the edge of the proximity support used by the authors'
-#: pipeline (10**-3.5), so that a perfect regressor scores IoU ~1 against ``target > 0``.
-P_THR_VALIDATION = 10**-3.5
+__all__ = ["soft_dice_loss", "iou_per_patch"]
 
 
 # --------------------------------------------------------------------------- loss and metric
@@ -76,7 +73,7 @@ def soft_dice_loss(pred, target, eps=1.0, *, reduction="batch"):
     raise ValueError(f"reduction must be 'batch' or 'sample', got {reduction!r}")
 
 
-def iou_per_patch(pred, target, p_thr=P_THR_VALIDATION):
+def iou_per_patch(pred, target, p_thr=DEFAULT_P_THR):
     """IoU per patch of the thresholded prediction against the proximity support.
 
     Parameters
@@ -97,7 +94,8 @@ def iou_per_patch(pred, target, p_thr=P_THR_VALIDATION):
     This is the model-selection metric ("average IoU per patch", the paper's Training section).
     The authors' code thresholded the prediction at 0.5 against the continuous target; with the
     support ``target > 0`` as reference a perfect regressor only scores ~1 for a threshold at
-    the support's edge, hence the default ``p_thr = 10**-3.5`` (their fusion threshold).
+    the support's edge, hence the default ``p_thr`` = :data:`hdogreg.fusion.DEFAULT_P_THR`
+    (10**-3.5, their fusion threshold).
     """
     pred = np.asarray(pred.detach().cpu() if hasattr(pred, "detach") else pred)
     target = np.asarray(target.detach().cpu() if hasattr(target, "detach") else target)

@@ -26,11 +26,11 @@ from .acquisition import VENDORS, Acquisition, Vendor, draw_acquisition  # noqa:
 from .anatomy import breast_geometry  # noqa: E402
 from .benchmark import PRESETS, Preset, generate  # noqa: E402
 from .calcifications import MC_TYPES  # noqa: E402
-from .mammogram import MC_COLUMNS, SPACING, SynthImage, synth_magnification, synth_mammogram  # noqa: E402
+from .mammogram import MC_TRUTH_COLUMNS, SPACING, SynthImage, synth_magnification, synth_mammogram  # noqa: E402
 from .texture import oriented_field, powerlaw_field  # noqa: E402
 from .writers import write_dicom, write_inbreast_xml  # noqa: E402
 
 __all__ = ["GENERATOR_VERSION", "Preset", "PRESETS", "Vendor", "VENDORS", "Acquisition",
-           "draw_acquisition", "MC_TYPES", "MC_COLUMNS", "SPACING", "SynthImage",
+           "draw_acquisition", "MC_TYPES", "MC_TRUTH_COLUMNS", "SPACING", "SynthImage",
            "powerlaw_field", "oriented_field", "breast_geometry", "synth_mammogram",
            "synth_magnification", "write_dicom", "write_inbreast_xml", "generate"]

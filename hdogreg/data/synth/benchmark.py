@@ -18,7 +18,7 @@ import pandas as pd
 from ..._utils import file_sha256, parallel_map
 from ..splits import LOCAL_PROPORTIONS, PAPER_PROPORTIONS, make_splits
 from .acquisition import VENDORS
-from .mammogram import MC_COLUMNS, SPACING, shape_at, synth_magnification, synth_mammogram
+from .mammogram import MC_TRUTH_COLUMNS, SPACING, shape_at, synth_magnification, synth_mammogram
 from .writers import cluster_rois, write_dicom, write_inbreast_xml, write_png
 
 __all__ = ["Preset", "PRESETS", "generate", "read_manifest", "spacing_twin"]
@@ -281,7 +281,7 @@ def _generate_into(out, seed, preset, jobs, progress):
     items = [(*item, out) for item in plan]
     res = parallel_map(_gen_inbreast_image, items, jobs, "synthetic INbreast", progress)
     images = pd.DataFrame([r[0] for r in res], columns=_IMAGE_COLUMNS)
-    mcs = _concat([r[1] for r in res], ["file_id", *MC_COLUMNS])
+    mcs = _concat([r[1] for r in res], ["file_id", *MC_TRUTH_COLUMNS])
     meta = pd.DataFrame({
         "Patient ID": images["patient_id"], "Patient age": [c["age"] for c in cases for _ in preset.views],
         "Laterality": images["laterality"], "View": images["view"],
@@ -291,7 +291,7 @@ def _generate_into(out, seed, preset, jobs, progress):
     _write_csv(out / "INbreast.csv", meta, sep=";")
     _write_csv(out / "splits.csv", make_splits(images, PAPER_PROPORTIONS, seed))
     _write_csv(out / "groundtruth" / "images.csv", images)
-    first = ["file_id", *MC_COLUMNS]
+    first = ["file_id", *MC_TRUTH_COLUMNS]
     _write_csv(out / "groundtruth" / "mcs.csv", mcs[first])
     # --- local set (Hologic-like look, point annotations)
     lshape = preset.local_shape or preset.shape
@@ -306,7 +306,7 @@ def _generate_into(out, seed, preset, jobs, progress):
                           lshape, out))
     res = parallel_map(_gen_local_image, items, jobs, "synthetic local set", progress)
     limages = pd.DataFrame([r[0] for r in res], columns=_LOCAL_COLUMNS)
-    lmcs = _concat([r[1] for r in res], ["image", *MC_COLUMNS, "annotated"])
+    lmcs = _concat([r[1] for r in res], ["image", *MC_TRUTH_COLUMNS, "annotated"])
     points = pd.DataFrame([p for r in res for p in r[2]], columns=["x", "y", "image"])
     _write_csv(out / "local" / "annotations.csv", points)
     _write_csv(out / "local" / "images.csv", limages)
@@ -332,7 +332,7 @@ def _generate_into(out, seed, preset, jobs, progress):
         items.append((seed, f"R{j + 1:04d}", view_p, float(z), preset.case_shape, preset.magnification, out))
     res = parallel_map(_gen_case_roi, items, jobs, "case-study cohort", progress)
     _write_csv(out / "casestudy" / "cohort.csv", pd.DataFrame([r[0] for r in res], columns=_COHORT_COLUMNS))
-    cmcs = _concat([r[1] for r in res], ["roi_id", *MC_COLUMNS])
+    cmcs = _concat([r[1] for r in res], ["roi_id", *MC_TRUTH_COLUMNS])
     _write_csv(out / "casestudy" / "groundtruth" / "mcs.csv", cmcs[["roi_id", *first[1:]]])
 
 

@@ -31,13 +31,16 @@ from .anatomy import anatomy, curvilinear
 from .calcifications import COUNT_MODELS, SNR_MODEL, draw_counts, place_mcs, plan_mcs
 from .texture import oriented_field, powerlaw_field
 
-__all__ = ["SPACING", "MC_COLUMNS", "SynthImage", "synth_mammogram", "synth_magnification",
+__all__ = ["SPACING", "MC_TRUTH_COLUMNS", "SynthImage", "synth_mammogram", "synth_magnification",
            "set_amplitudes"]
 
 SPACING = 0.07  # mm / pixel (INbreast, the paper)
 
-MC_COLUMNS = ["mc_id", "kind", "type", "cluster_id", "row", "col", "x", "y", "area_px",
-              "diameter_mm", "amplitude", "contrast", "snr"]
+#: Columns of the ground-truth table of the generated MCs (``SynthImage.mcs``, the benchmark's
+#: ``groundtruth/mcs.csv``): ``row``/``col`` and ``x`` (column)/``y`` (row) in pixels. Not to be confused with
+#: :data:`hdogreg.pipeline.MC_TABLE_COLUMNS`, the table of the MCs a segmentation measured.
+MC_TRUTH_COLUMNS = ["mc_id", "kind", "type", "cluster_id", "row", "col", "x", "y", "area_px",
+                    "diameter_mm", "amplitude", "contrast", "snr"]
 
 
 @dataclass
@@ -142,7 +145,7 @@ def _table(placed, spacing, size_scale=1.0):
                      "area_px": int(len(mc["fr"])),
                      "diameter_mm": float(2 * np.sqrt(len(mc["fr"]) / np.pi) * spacing / size_scale),
                      "amplitude": mc["amplitude"], "contrast": mc["contrast"], "snr": mc["snr"]})
-    return pd.DataFrame(rows, columns=MC_COLUMNS)
+    return pd.DataFrame(rows, columns=MC_TRUTH_COLUMNS)
 
 
 def _acquire_with_mcs(att, placed, acq, rng, spacing, mask, *, snr_scale=1.0):
