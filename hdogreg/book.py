@@ -200,6 +200,20 @@ class RunRecord:
 #: package's own bars are plain ``tqdm``, so the warning says nothing about the page.
 KERNEL_ENV = {"PYTHONWARNINGS": "ignore:IProgress not found"}
 
+#: Transport between the runner and its kernels. Over TCP (jupyter_client's default) every
+#: ipykernel >= 7 logs "Kernel is running over TCP without encryption" to the runner's stderr,
+#: once per notebook; the runner and its kernel share one machine, so they talk over local
+#: IPC sockets (in Jupyter's runtime folder, removed with the kernel), which is what that
+#: warning recommends: nothing goes over the network and the warning does not arise.
+KERNEL_TRANSPORT = "ipc"
+
+
+def _kernel_config():
+    """Return the traitlets config of the kernels the runner starts (see :data:`KERNEL_TRANSPORT`)."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": KERNEL_TRANSPORT}})
+
 
 @contextlib.contextmanager
 def environment(env):
@@ -281,6 +295,7 @@ def run_notebook(name, parameters=None, *, output=None, force=False, progress=Fa
         executed = papermill.execute_notebook(
             nb, str(tmp), parameters=parameters, cwd=str(ROOT), kernel_name="python3",
             progress_bar=progress, execution_timeout=timeout, log_output=False,
+            config=_kernel_config(),
         )
         for cell in executed.cells:  # papermill's injected cell: folded too
             tags = cell.metadata.get("tags", [])

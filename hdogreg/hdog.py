@@ -36,7 +36,7 @@ from ._validation import (
     check_overlap,
 )
 
-__all__ = ["HDoGResult", "hdog_segment", "empty_blob_table", "phantom", "BLOB_COLUMNS"]
+__all__ = ["HDoGResult", "hdog_segment", "candidate_summary", "empty_blob_table", "phantom", "BLOB_COLUMNS"]
 
 #: Columns of :attr:`HDoGResult.blobs` (x = column, y = row, INbreast convention).
 BLOB_COLUMNS = ("label", "x", "y", "sigma", "area")
@@ -255,6 +255,46 @@ def hdog_segment(image, sigma_min=1.18, sigma_max=3.1, k=1.6, dog_threshold=0.00
     })
     table = table.sort_values(["label", "y", "x", "sigma"], kind="stable").reset_index(drop=True)
     return HDoGResult(merged, labels, table)
+
+
+def candidate_summary(result, reference_mask=None):
+    """Summarise the candidate objects of :func:`hdog_segment`: how many, how large, what they cover.
+
+    Parameters
+    ----------
+    result : HDoGResult
+    reference_mask : (M, N) array_like of bool, optional
+        Annotated MC pixels (``Mammogram.mc_mask()``).
+
+    Returns
+    -------
+    summary : dict
+        ``blobs`` (DoG blobs that produced an object), ``objects``, ``mask_fraction`` (share
+        of the image's pixels in some object), ``median_object_area`` (pixels; 0 without
+        objects) and ``reference_covered`` (share of the `reference_mask` pixels inside the
+        objects; NaN without a reference or with an empty one).
+
+    Examples
+    --------
+    >>> res = hdog_segment(phantom((40, 40), blobs=[(20, 20, 2.0, 0.3)]))
+    >>> ref = np.zeros((40, 40), bool); ref[20, 20] = True
+    >>> s = candidate_summary(res, ref)
+    >>> s["objects"], s["reference_covered"]
+    (1, 1.0)
+    """
+    mask = np.asarray(result.mask, dtype=bool)
+    areas = np.bincount(np.asarray(result.labels).ravel())[1:]
+    areas = areas[areas > 0]
+    covered = np.nan
+    if reference_mask is not None:
+        ref = np.asarray(reference_mask, dtype=bool)
+        if ref.shape != mask.shape:
+            raise ValueError(f"reference_mask has shape {ref.shape}, the result {mask.shape}")
+        covered = float(mask[ref].mean()) if ref.any() else np.nan
+    return {"blobs": len(result.blobs), "objects": result.n_objects,
+            "mask_fraction": float(mask.mean()) if mask.size else 0.0,
+            "median_object_area": float(np.median(areas)) if areas.size else 0.0,
+            "reference_covered": covered}
 
 
 def phantom(shape, *, blobs=(), lines=(), background=0.3, texture=0.0, texture_sigma=6.0,

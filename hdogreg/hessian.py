@@ -33,6 +33,7 @@ __all__ = [
     "hessian_mask",
     "constraint_from_eigenvalues",
     "saddle_ratio_limit",
+    "kept_direction_fraction",
     "RULES",
     "DEFAULT_RULE",
 ]
@@ -137,6 +138,53 @@ def saddle_ratio_limit(h_thr):
     if h_thr <= 0:
         return 0.0
     return ((2 * h_thr + 1) - math.sqrt(4 * h_thr + 1)) / (2 * h_thr)
+
+
+def kept_direction_fraction(h_thr, *, rule="code", n=2001):
+    r"""Share of the eigenvalue directions with ``tr H < 0`` that Eq. 6 keeps.
+
+    Eq. 6 depends on ``(lambda1, lambda2)`` only through its direction (``det / tr**2`` is
+    scale-invariant), so the half-plane ``tr H < 0`` can be summarised by the directions
+    ``(lambda1, lambda2) = (cos phi, sin phi)`` with ``lambda1 <= lambda2`` and ``tr < 0``,
+    i.e. ``phi`` in :math:`(3\pi/4, 5\pi/4]`: from the saddle with ``lambda2 = -lambda1``
+    through ``(-1, 0)`` to the isotropic bright blob ``lambda1 = lambda2``. `n` directions
+    equally spaced in ``phi`` (at bin midpoints) are tested with
+    :func:`constraint_from_eigenvalues`.
+
+    Parameters
+    ----------
+    h_thr : float
+    rule : {"code", "paper"}, optional
+    n : int, optional
+        Number of directions.
+
+    Returns
+    -------
+    fraction : float
+        In [0, 1]; 1 means Eq. 6 is just ``tr H < 0``.
+
+    Notes
+    -----
+    Under the authors' rule every bright blob (half of the directions) and the saddles with
+    ``rho = lambda2 / |lambda1| < rho*`` (:func:`saddle_ratio_limit`) are kept, so the
+    fraction is :math:`1/2 + 2 \arctan(\rho^\ast) / \pi`. Under the printed rule it is 1 for
+    every ``h_thr >= 1/4``.
+
+    Examples
+    --------
+    >>> round(kept_direction_fraction(1.4, rule="paper"), 3)
+    1.0
+    >>> rho = saddle_ratio_limit(1.4)
+    >>> round(kept_direction_fraction(1.4), 3), round(0.5 + 2 * math.atan(rho) / math.pi, 3)
+    (0.764, 0.764)
+    """
+    check_h_thr(h_thr)
+    check_choice("rule", rule, RULES)
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    phi = 0.75 * np.pi + (np.arange(n) + 0.5) / n * (0.5 * np.pi)
+    return float(np.mean(constraint_from_eigenvalues(np.cos(phi), np.sin(phi), h_thr, rule=rule)))
 
 
 def _constraint(tr, det, h_thr, rule):

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ["richest_window", "mc_window", "display_range", "show_image", "overlay_outline", "plot_mean_roc",
-           "froc_axes",
+           "froc_axes", "plot_training_history", "plot_objects_kept",
            "example_patch", "error_extents"]
 
 
@@ -199,6 +199,74 @@ def froc_axes(ax, title=None, *, max_fp=1.0):
         ax.set_title(title)
     if ax.get_legend_handles_labels()[1]:
         ax.legend(loc="lower right")
+
+
+def plot_training_history(ax, history, *, best_epoch=None):
+    """Plot the training and validation loss of a training run per epoch.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    history : DataFrame or path
+        One row per epoch with columns ``epoch, train_loss, val_loss`` (the ``history.csv``
+        beside every checkpoint of :func:`hdogreg.training.train`).
+    best_epoch : int, optional
+        The epoch whose weights were kept (e.g. the checkpoint's ``settings["epoch"]``),
+        marked by a dotted line.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    import pandas as pd
+
+    frame = history if isinstance(history, pd.DataFrame) else pd.read_csv(history)
+    missing = sorted({"epoch", "train_loss", "val_loss"} - set(frame.columns))
+    if missing:
+        raise ValueError(f"history needs the columns epoch, train_loss, val_loss; missing {missing}")
+    marker = "o" if len(frame) <= 20 else None
+    ax.plot(frame["epoch"], frame["train_loss"], marker=marker, label="training loss")
+    ax.plot(frame["epoch"], frame["val_loss"], marker=marker, label="validation loss")
+    if best_epoch is not None:
+        ax.axvline(best_epoch, color="grey", ls=":", label=f"kept: epoch {best_epoch}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("soft Dice loss (Eq. 10)")
+    ax.legend()
+    return ax
+
+
+def plot_objects_kept(ax, scores, p_thr=None, *, n_steps=41):
+    """Plot how many objects a fusion keeps as a function of the map threshold.
+
+    An object with score ``s`` (:func:`hdogreg.fusion.object_scores`: the largest ``p_thr``
+    at which it is still kept) is kept at every threshold ``<= s``, so the curve is the
+    number of scores at or above each threshold, drawn as a step function on `n_steps`
+    quantiles of the scores (and 0).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    scores : (n_objects,) array_like of float
+    p_thr : float, optional
+        The threshold used, marked by a dashed line.
+    n_steps : int, optional
+
+    Returns
+    -------
+    thresholds, n_kept : ndarray
+        The plotted points.
+    """
+    scores = np.asarray(scores, dtype=float).ravel()
+    quantiles = np.quantile(scores, np.linspace(0, 1, n_steps)) if scores.size else []
+    thresholds = np.unique(np.concatenate([[0.0], quantiles]))
+    n_kept = (scores[None, :] >= thresholds[:, None]).sum(axis=1)
+    ax.step(thresholds, n_kept, where="post")
+    if p_thr is not None:
+        ax.axvline(p_thr, color="red", linestyle="--", label=r"$p_{thr}$ used")
+        ax.legend()
+    ax.set_xlabel(r"$p_{thr}$")
+    ax.set_ylabel("objects kept")
+    return thresholds, n_kept
 
 
 def error_extents(center, lo, hi):

@@ -162,9 +162,10 @@ plt.show()
 
 # %% [markdown]
 # ## Realism against real mammograms
-# The targets below were **measured on real mammograms** (11 INbreast FFDMs, 8 digitised
-# films, 61 INbreast annotation files) with the estimators of `hdogreg.data.realism`; this
-# page runs the same estimators on the first `n_images` images of `data_dir`:
+# The targets below were **measured on real mammograms** (INbreast FFDMs, digitised films and
+# INbreast annotation files; the counts are printed below, from `hdogreg.data.real_targets`)
+# with the estimators of `hdogreg.data.realism`; this page runs the same estimators on the
+# first `n_images` images of `data_dir`:
 #
 # * the breast-interior power spectrum at 0.14 mm in up to six random `square_mm` squares:
 #   slope `beta` over 0.15–1.0 cycles/mm, slope `beta_hi` over 1.5–3.4 cycles/mm, and
@@ -172,7 +173,8 @@ plt.show()
 #   extrapolated there - the band where MCs live;
 # * the DoG-SNR of annotated MCs: the fine-scale DoG $G(0.6) - G(0.96)$ (px at 0.14 mm) at the
 #   annotated centroid over its robust background sd, and the background's tail (its
-#   99.9th percentile in the same units; a Gaussian: 3.1);
+#   99.9th percentile in the same units; for Gaussian noise the normal quantile, the
+#   "Gaussian" line of the plot);
 # * the median breast level of 14-bit images on the raw/16383 scale.
 
 # %%
@@ -197,6 +199,10 @@ comparison = pd.DataFrame([
      "real INbreast (median)": np.nan,
      "real range": "{} to {} (tissue)".format(*real_targets.RAW_LEVELS["tissue_range_01"])},
 ])
+print(f"targets measured on {real_targets.SPECTRUM['inbreast']['n_images']} INbreast FFDMs, "
+      f"{real_targets.SPECTRUM['film']['n_images']} digitised films, "
+      f"{real_targets.INBREAST_ANNOTATIONS['n_files']} INbreast annotation files; "
+      f"Gaussian background tail: {norm.ppf(0.999):.2f} sd")
 print(f"{len(per_image)} images, {len(snr)} annotated calcifications; "
       f"spectrum squares per image: median {per_image.n_squares.median():.0f}")
 comparison.round(3)
@@ -318,8 +324,9 @@ plt.show()
 
 # %% [markdown]
 # For a Gaussian-shaped MC of amplitude $A$ the scale-normalised DoG peaks at about $A/2$, so the
-# dotted line marks the contrast at which an MC reaches the paper's DoG threshold of 0.006 on
-# the [0, 1] scale. The share of MCs above it:
+# dotted line marks the contrast at which an MC reaches the DoG threshold of the pipeline
+# (`SegmentParams().dog_threshold`, the paper's $T_\mathrm{DoG}$) on the [0, 1] scale. The share
+# of MCs above it:
 
 # %%
 contrast_src = truth[truth.file_id.isin(ids)] if truth is not None else measured

@@ -41,21 +41,29 @@ h_thrs = [0.1, 0.25, 1.4, 5.0]   # h_thr values compared (paper: 1.4)
 h_thr = 1.4                      # h_thr of the main segmentation
 
 # %%
+import inspect
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 from matplotlib.colors import ListedColormap
 
 from hdogreg.book import save_results
-from hdogreg.hdog import hdog_segment, phantom
+from hdogreg.hdog import candidate_summary, hdog_segment, phantom
 from hdogreg.hessian import (
     RULES,
     constraint_from_eigenvalues,
     hessian_constraint,
     hessian_eigenvalues,
     hessian_of_dog,
+    kept_direction_fraction,
     saddle_ratio_limit,
 )
+
+#: the rule hdog_segment uses unless told otherwise, read from its signature
+default_rule = inspect.signature(hdog_segment).parameters["hessian_rule"].default
+reading = {"paper": "Eq. 6 as printed", "code": "the authors' code"}
 from hdogreg.scale_space import dog_scale_space
 from hdogreg.viz import example_patch, overlay_outline, show_image
 
@@ -132,9 +140,15 @@ plt.show()
 #   positive eigenvalue, $\rho < \rho^\ast(h_\mathrm{thr})$. This matches the paper's own sentence
 #   "either negative definite or has a small positive eigenvalue"; the printed equation seems
 #   to have lost an absolute value and flipped a sign.
-#
-# `hdogreg` implements the printed form by default (`rule="paper"`) and the authors' form as
-# `rule="code"`. The plot colours the kept region (direction angle $\theta$ of
+
+# %%
+display(Markdown(
+    f"`hdogreg` implements both readings (`hdogreg.hessian.RULES`). The default of `hdog_segment` "
+    f"is `hessian_rule=\"{default_rule}\"`, {reading[default_rule]}; "
+    + ", ".join(f"`hessian_rule=\"{r}\"` gives {reading[r]}" for r in RULES if r != default_rule) + "."))
+
+# %% [markdown]
+# The plot colours the kept region (direction angle $\theta$ of
 # $(\lambda_1, \lambda_2)$ on the unit circle is enough, since Eq. 6 is scale-invariant);
 # the dashed line is the saddle limit $\rho^\ast$ of the authors' rule. The table gives
 # $\rho^\ast$ and the share of the directions of the half-plane $\mathrm{tr}\,H < 0$ that each
@@ -164,13 +178,9 @@ for i, rule in enumerate(RULES):
         ax.set_xlabel(r"$\lambda_1$")
         if j == 0:
             ax.set_ylabel(r"$\lambda_2$")
-        # fraction of directions kept among the tr<0 half (theta uniform on the valid half-circle)
-        theta = np.linspace(np.pi / 4, 5 * np.pi / 4, 2001)
-        l1d, l2d = np.cos(theta + np.pi / 2), np.sin(theta + np.pi / 2)
         region_rows.append({"rule": rule, "h_thr": h,
                             "saddle_ratio_limit": saddle_ratio_limit(h) if rule == "code" else np.nan,
-                            "kept_fraction_of_directions": float(np.mean(
-                                constraint_from_eigenvalues(np.minimum(l1d, l2d), np.maximum(l1d, l2d), h, rule=rule)))})
+                            "kept_fraction_of_directions": kept_direction_fraction(h, rule=rule)})
 for ax, txt, xy in [(axes[0, 0], "bright blob", (-0.8, -0.35)), (axes[0, 0], "saddle", (-0.8, 0.5)),
                     (axes[0, 0], "dark blob", (0.25, 0.8))]:
     ax.annotate(txt, xy, fontsize=8)
@@ -210,24 +220,38 @@ for ax, rule in zip(axes[1:], RULES):
     ax.imshow(hessian_constraint(*tH, h_thr, rule=rule), cmap="gray", interpolation="nearest")
     ax.set_title(f"Eq. 6 mask, {rule}, $h_{{thr}}$={h_thr:g}")
     ax.set_axis_off()
-show_image(axes[-1], toy, "HDoG objects (paper rule)", percentiles=(0, 100))
+show_image(axes[-1], toy, f"HDoG objects ({default_rule} rule, the default)", percentiles=(0, 100))
 overlay_outline(axes[-1], toy_res.mask, color="tab:red")
 axes[-1].plot(toy_res.blobs.x, toy_res.blobs.y, "c+", ms=8)
 plt.show()
 print(f"{len(toy_res.blobs)} DoG blobs (cyan +) -> {toy_res.n_objects} objects")
 toy_table.round(4)
 
+# %%
+kept_by = {name: [r for r in RULES if row[f"kept ({r})"]] for name, row in toy_table.set_index("structure").iterrows()}
+groups = {"kept by both readings": [n for n, rs in kept_by.items() if len(rs) == len(RULES)],
+          "rejected by both": [n for n, rs in kept_by.items() if not rs],
+          **{f"kept by the {r} rule only": [n for n, rs in kept_by.items() if rs == [r]] for r in RULES}}
+display(Markdown("At the centres (table above): " + "; ".join(
+    f"{what}: {', '.join(names)}" for what, names in groups.items() if names) + "."))
+
 # %% [markdown]
-# Both readings keep the blob and the line and reject the dark blob and the flat background
-# (where $\mathrm{tr}\,H = 0$). The masks also contain rings: the DoG of a blob has a negative
+# The flat background has $\mathrm{tr}\,H = 0$, so no reading keeps it. The masks also contain rings: the DoG of a blob has a negative
 # surround, and where it climbs back to zero it is curved downwards again; the dark blob's DoG
 # has a *positive* surround, a bright ring-shaped ridge. Only the component that contains a DoG
 # blob becomes an object: the objects (right) are the blob's core, the line and — a classic DoG
 # artefact — the bright ring around the dark blob, whose DoG exceeds $T_\mathrm{DoG}$ at a
-# larger scale; the dark centre itself is rejected. They differ in the *surroundings*: a DoG layer of a textured or
-# noisy image has $\mathrm{tr}\,H < 0$ on roughly half of its pixels, so the printed rule gives a
-# dense mask in which objects can grow large, while the authors' rule cuts them at saddles with a
-# large positive curvature.
+# larger scale; the dark centre itself is rejected. The two readings differ in the *surroundings*:
+# in a textured or noisy image $\mathrm{tr}\,H < 0$ holds on a large share of a DoG layer's pixels
+# (measured below on the mammogram of section 1), so the printed rule gives a dense mask in
+# which objects can grow large, while the authors' rule cuts them at saddles with a large
+# positive curvature.
+
+# %%
+trace_negative = float(((Hrr + Hcc) < 0).mean())
+print(f"DoG layer {scale_index} of image {file_id}: tr H < 0 on {trace_negative:.0%} of the pixels")
+
+# %% [markdown]
 #
 # ## 4. Which candidates each $h_\mathrm{thr}$ keeps
 #
@@ -237,17 +261,13 @@ toy_table.round(4)
 
 # %%
 rows = []
-outlines = {}
+masks = {}
 for rule in RULES:
     for h in h_thrs:
         res = hdog_segment(image, sigma_min, sigma_max, k, dog_threshold, 1.0, h, hessian_rule=rule)
-        outlines[(rule, h)] = res.mask[window]
-        rows.append({"rule": rule, "h_thr": h, "blobs": len(res.blobs), "objects": res.n_objects,
-                     "mask_fraction": float(res.mask.mean()),
-                     "median_object_area": float(np.median(np.bincount(res.labels.ravel())[1:]))
-                     if res.n_objects else 0.0,
-                     "annotated_MC_pixels_covered": float(res.mask[mammo.mc_mask()].mean())})
-kept = pd.DataFrame(rows)
+        masks[(rule, h)] = res.mask
+        rows.append({"rule": rule, "h_thr": h, **candidate_summary(res, mammo.mc_mask())})
+kept = pd.DataFrame(rows).rename(columns={"reference_covered": "annotated_MC_pixels_covered"})
 
 shown_h = [h for h in h_thrs if h in (min(h_thrs), h_thr)] or h_thrs[:1]
 fig, axes = plt.subplots(len(RULES), len(shown_h), figsize=(4.6 * len(shown_h), 4.6 * len(RULES)),
@@ -255,7 +275,8 @@ fig, axes = plt.subplots(len(RULES), len(shown_h), figsize=(4.6 * len(shown_h), 
 for i, rule in enumerate(RULES):
     for j, h in enumerate(shown_h):
         show_image(axes[i, j], patch, f"{rule}, $h_{{thr}}$={h:g}")
-        axes[i, j].imshow(np.ma.masked_where(~outlines[(rule, h)], outlines[(rule, h)]),
+        shown_mask = masks[(rule, h)][window]
+        axes[i, j].imshow(np.ma.masked_where(~shown_mask, shown_mask),
                           cmap="autumn", alpha=0.35, interpolation="nearest")
         overlay_outline(axes[i, j], mammo.mc_mask()[window], color="cyan", linewidth=0.8)
 fig.suptitle("HDoG objects (red) and annotated MCs (cyan)")
@@ -268,14 +289,28 @@ path = save_results(pd.concat([regions.assign(table="regions"), toy_table.assign
 
 # %% [markdown]
 # ## Summary
-#
-# * The Hessian of a DoG layer separates bright blobs (two negative eigenvalues), bright tubes
-#   (one negative, one near zero), dark structures (positive eigenvalues) and flat background.
-# * Because $\lambda_1\lambda_2 / (\lambda_1+\lambda_2)^2 \le \tfrac14$ for same-sign eigenvalues,
-#   Eq. 6 as printed reduces to $\mathrm{tr}\,H < 0$ for every $h_\mathrm{thr} \ge \tfrac14$ —
-#   including the paper's 1.4 — and the table above shows identical results for those values.
-# * The authors' implementation keeps negative-definite Hessians and saddles with a small
-#   positive eigenvalue ($\rho < \rho^\ast(h_\mathrm{thr})$, 0.44 for 1.4); its objects are
-#   subsets of the printed rule's, and smaller wherever texture or noise makes the mask dense.
-# * Objects are the connected components of each scale's mask that contain a DoG blob; they
-#   are the candidates that the regression branch later filters.
+
+# %%
+quarter = [h for h in h_thrs if h >= 0.25]
+paper_rows = kept[(kept["rule"] == "paper") & kept["h_thr"].isin(quarter)].drop(columns=["rule", "h_thr"])
+same = len(paper_rows) > 1 and len(paper_rows.drop_duplicates()) == 1
+subset = {h: bool(np.all(masks[("paper", h)] | ~masks[("code", h)])) for h in quarter}
+at_h = kept[kept["h_thr"] == h_thr].set_index("rule")["mask_fraction"]
+display(Markdown("\n".join([
+    "* The Hessian of a DoG layer separates bright blobs (two negative eigenvalues), bright tubes "
+    "(one negative, one near zero), dark structures (positive eigenvalues) and flat background.",
+    "* Because $\\lambda_1\\lambda_2 / (\\lambda_1+\\lambda_2)^2 \\le \\tfrac14$ for same-sign eigenvalues, "
+    "Eq. 6 as printed reduces to $\\mathrm{tr}\\,H < 0$ for every $h_\\mathrm{thr} \\ge \\tfrac14$ "
+    + (f"(here {', '.join(f'{h:g}' for h in quarter)}): the candidate table above is "
+       + ("identical for those values." if same else "**not** identical for those values — check the implementation.")
+       if len(quarter) > 1 else "(this run compares fewer than two such values)."),
+    f"* The authors' implementation keeps negative-definite Hessians and saddles with a small positive "
+    f"eigenvalue ($\\rho < \\rho^\\ast(h_\\mathrm{{thr}})$, {saddle_ratio_limit(h_thr):.2f} for {h_thr:g})"
+    + (("; for $h_\\mathrm{thr} \\ge \\tfrac14$ its objects on this image lie inside the printed rule's: "
+        + ", ".join(f"{h:g}: {'yes' if ok else '**no**'}" for h, ok in subset.items())) if subset else "")
+    + (f"; at $h_\\mathrm{{thr}}$ = {h_thr:g} they cover {at_h['code']:.1%} of the image, the printed "
+       f"rule's {at_h['paper']:.1%}" if len(at_h) == len(RULES) else "") + ".",
+    f"* By default `hdog_segment` follows {reading[default_rule]} (`hessian_rule=\"{default_rule}\"`).",
+    "* Objects are the connected components of each scale's mask that contain a DoG blob; they "
+    "are the candidates that the regression branch later filters.",
+])))

@@ -48,25 +48,25 @@ n_compare_images = None        # test images of that comparison (None: the whole
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
+from hdogreg import evaluation as ev
 from hdogreg.book import save_results, shown_path
 from hdogreg.data import InbreastDataset
-from hdogreg.evaluation import validated_default_model
-from hdogreg.metrics import iou_per_image, iou_per_object, match_detections
 from hdogreg.pipeline import segment_mammogram
-from hdogreg.viz import mc_window, overlay_outline, show_image
+from hdogreg.viz import mc_window, overlay_outline, plot_objects_kept, plot_training_history, show_image
 
 # %% [markdown]
 # ## The regression network and its threshold
 # Trained once per (settings, data) and cached under `build/models/`; a rerun loads it. The
-# validation split is then scored to choose $p_{thr}$.
+# validation split is then scored to choose $p_{thr}$. The plot shows the training run's
+# loss (soft Dice, Eq. 10) per epoch on the training patches and on the validation patches;
+# the checkpoint keeps the epoch with the lowest validation loss.
 
 # %%
 dataset = InbreastDataset(data_dir)
-validated = validated_default_model(data_dir, window=window, stride=stride, o_thr=o_thr, n_boot=n_boot,
+validated = ev.validated_default_model(data_dir, window=window, stride=stride, o_thr=o_thr, n_boot=n_boot,
                                     train_settings=train_settings, publish=install_default_model,
                                     publish_threshold=install_default_model)
 model, settings, checkpoint = validated.model, validated.settings, validated.checkpoint
@@ -74,27 +74,30 @@ print(f"model: {settings['encoder']}, best epoch {settings.get('epoch')}, checkp
 print(f"p_thr chosen on validation ({validated.val_summary.n_images} images): {validated.p_thr:.3g}")
 if install_default_model:
     print("installed, with this p_thr, as the default model of `hdogreg segment`")
-pd.read_csv(checkpoint.parent / "history.csv")
+fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
+plot_training_history(ax, checkpoint.parent / "history.csv", best_epoch=settings.get("epoch"))
+ax.set_title(f"training of the book's model ({settings['encoder']})")
+plt.show()
 
 # %% [markdown]
 # ## One test image through both branches
 
 # %%
-if file_id is None:
-    counts = {fid: len(dataset.load(fid).annotations) for fid in dataset.file_ids("test")}
-    file_id = max(counts, key=counts.get)
-mammo = dataset.load(file_id)
+mammo = (ev.most_annotated(ev.load_split(data_dir, "test"), 1)[0] if file_id is None
+         else dataset.load(file_id))
+file_id = mammo.file_id
 params = validated.params.replace(p_thr=validated.p_thr if p_thr is None else p_thr)
 result = segment_mammogram(mammo, model, params, progress=False)
 reference = mammo.mc_labels()
 print(f"image {file_id}: {mammo.image.shape[0]}x{mammo.image.shape[1]} px, "
       f"{len(mammo.annotations)} annotated MCs; p_thr = {params.p_thr:.3g}, o_thr = {params.o_thr}")
-print(f"HDoG candidates: {result.hdog.n_objects}; kept after fusion: {result.fusion.n_objects}")
+print(f"HDoG candidates: {result.hdog.n_objects}; kept after fusion: {result.fusion.n_objects}; "
+      f"breast mask eroded by {params.breast_erosion} px for the fusion")
 
 # %% [markdown]
 # The full image: the breast mask (cyan) restricts the inference (windows without breast are
-# skipped); eroded by 45 px (yellow) it bounds the map used by the fusion (0 outside), which
-# drops the candidates along the bright skin line.
+# skipped); eroded by a square of `params.breast_erosion` pixels (yellow) it bounds the map used
+# by the fusion (0 outside), which drops the candidates along the bright skin line.
 # The square marks the zoom used below: the window holding the most annotated MCs
 # (counted by centroid, `hdogreg.viz.mc_window`).
 
@@ -152,18 +155,8 @@ plt.show()
 # (reference objects of more than one pixel).
 
 # %%
-matching = match_detections(result.labels, reference)
-miou, iou_mc = iou_per_image(result.mask, reference > 0)
-per_object = iou_per_object(result.labels, reference)
-breast_cm2 = result.breast.sum() * (mammo.pixel_spacing / 10) ** 2
-summary = pd.DataFrame([{
-    "file_id": file_id, "encoder": settings["encoder"], "p_thr": params.p_thr, "o_thr": params.o_thr,
-    "n_reference": int(reference.max()), "n_candidates": result.hdog.n_objects,
-    "n_kept": result.fusion.n_objects, "tp": matching.n_tp, "fp": matching.n_fp,
-    "fn": matching.n_fn, "tpr": matching.n_tp / max(int(reference.max()), 1),
-    "fp_per_cm2": matching.n_fp / breast_cm2, "miou_per_image": miou, "iou_mc": iou_mc,
-    "iou_per_object": float(np.nanmean(per_object)) if np.size(per_object) else np.nan,
-}])
+image_numbers = ev.image_summary(result, mammo)
+summary = pd.DataFrame([{"encoder": settings["encoder"], **image_numbers}])
 save_results(summary, "pipeline_walkthrough")
 summary.T
 
@@ -175,14 +168,8 @@ summary.T
 
 # %%
 candidates = result.candidates()
-grid = np.unique(np.concatenate([[0.0], np.quantile(candidates.scores, np.linspace(0, 1, 41))]))
-n_kept_at = [(candidates.scores >= p).sum() for p in grid]
 fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
-ax.step(grid, n_kept_at, where="post")
-ax.axvline(params.p_thr, color="red", linestyle="--", label=r"$p_{thr}$ used")
-ax.set_xlabel(r"$p_{thr}$")
-ax.set_ylabel("objects kept")
-ax.legend()
+plot_objects_kept(ax, candidates.scores, params.p_thr)
 plt.show()
 
 # %% [markdown]
@@ -195,20 +182,21 @@ result.table.head(10)
 # ## The book's model and the shipped model on the same test split
 # `pip install hdogreg` brings a default model (`hdogreg/weights/default.pt`, trained by
 # `python -m hdogreg.train default` on domain-randomised pools of every vendor look, dose,
-# spacing, window, gamma and bit depth; its $p_{thr}$ chosen at 0.4 FP/cm² on its own
-# validation pool). `hdogreg segment` uses it unless `--model` or `$HDOGREG_MODEL` says
-# otherwise. The book's model above is trained on this benchmark's training split only. Both
+# spacing, window, gamma and bit depth; its $p_{thr}$ chosen on its own validation pool, at the
+# operating point its settings record, printed below). `hdogreg segment` uses it unless
+# `--model` or `$HDOGREG_MODEL` says otherwise. The book's model above is trained on this benchmark's training split only. Both
 # are scored here on the same test images with the same inference settings; each keeps its
 # own operating point.
 
 # %%
 if compare_shipped:
-    from hdogreg import evaluation as ev
     from hdogreg.robustness import evaluate_condition
     from hdogreg.store import load_model, shipped_model_path
     from hdogreg.viz import froc_axes
 
     shipped, shipped_settings = load_model(shipped_model_path())
+    print(f"shipped model: {shipped_settings['encoder']}, p_thr = {float(shipped_settings['p_thr']):.3g} "
+          f"({shipped_settings.get('operating_point', 'operating point not recorded')})")
     shipped_params = validated.params.replace(p_thr=float(shipped_settings["p_thr"]),
                                               o_thr=float(shipped_settings.get("o_thr", o_thr)),
                                               normalize=shipped_settings["normalize"])
@@ -234,7 +222,13 @@ if compare_shipped:
 
 # %% [markdown]
 # ## Summary
-# The HDoG branch proposes many candidates, the regression branch narrows the search to a
-# few regions, and the overlap rule keeps the candidates inside those regions; the counts and
-# scores above come from the run on this page (`build/results/pipeline_walkthrough.csv`). The
-# same pipeline runs from the command line: `hdogreg segment IMAGE... --out DIR`.
+
+# %%
+n = image_numbers
+display(Markdown(
+    f"On test image {file_id} the HDoG branch proposed {n['n_candidates']} candidates; the regression "
+    f"branch's map, thresholded at $p_{{thr}}$ = {n['p_thr']:.3g}, and the overlap rule ($o_{{thr}}$ = "
+    f"{n['o_thr']:g}) kept {n['n_kept']} of them, {n['tp']} of which match one of the {n['n_reference']} "
+    f"annotated MCs (false positives: {n['fp']}, {n['fp_per_cm2']:.2f} per cm² of breast). The numbers are in "
+    "`build/results/pipeline_walkthrough.csv`. The same pipeline runs from the command line: "
+    "`hdogreg segment IMAGE... --out DIR`."))

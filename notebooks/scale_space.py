@@ -42,6 +42,7 @@ overlap = 1.0                    # O_DoG (1 keeps every blob)
 show_sigmas = [1.0, 2.0, 4.0, 8.0]           # scales shown in the scale-space figure
 error_ks = [1.05, 1.1, 1.2, 1.4, 1.6, 2.0]  # scale ratios for the approximation-error plot
 disk_radii = [2.0, 3.0, 4.0, 6.0]            # disk radii (px) for the scale-selection plot
+near_px = 5.0                                # "near an MC": centroid distance (px; the paper's 5 px rule)
 
 # %%
 import math
@@ -49,6 +50,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 from skimage.feature import blob_dog
 
 from hdogreg.book import save_results
@@ -178,12 +180,21 @@ ax.legend()
 plt.show()
 errors
 
+# %%
+err = errors.pivot(index="k", columns="compared", values="relative_error")[errors["compared"].unique()]
+at_n, at_mean = err.iloc[:, 0], err.iloc[:, 1]          # at sigma_n, at the geometric mean
+lo_k, hi_k = err.index.min(), err.index.max()
+display(Markdown(
+    f"On this patch the error against $\\sigma_n$ is {at_n[lo_k]:.1%} at $k$ = {lo_k:g} and {at_n[hi_k]:.1%} "
+    f"at $k$ = {hi_k:g}; against the geometric mean it is {at_mean[lo_k]:.1%} and {at_mean[hi_k]:.1%}, "
+    + ("smaller for every $k$ compared: the DoG layer \"lives\" at about $\\sigma_n \\sqrt{k}$."
+       if bool((at_mean < at_n).all()) else
+       "**not** smaller for every $k$ compared.")))
+
 # %% [markdown]
-# The error against $\sigma_n$ grows roughly linearly with $k - 1$; against the geometric mean
-# it stays small — the DoG layer "lives" at about $\sigma_n \sqrt{k}$. (The comparison at the
-# geometric mean uses $\sigma_n \sqrt{\sigma_n\sigma_{n+1}}\,\nabla^2 L$, the exact form of the
-# finite difference's normalisation.) This is why a blob is found at its scale *give or take
-# one step*.
+# (The comparison at the geometric mean uses $\sigma_n \sqrt{\sigma_n\sigma_{n+1}}\,\nabla^2 L$,
+# the exact form of the finite difference's normalisation.) A finite difference over one scale
+# step locates a blob's scale only to within that step.
 #
 # ## 3. Scale selection: a disk of radius $r$ answers at $\sigma = r / \sqrt{2}$
 #
@@ -225,10 +236,14 @@ plt.show()
 selection = pd.DataFrame(rows)
 selection.round(3)
 
-# %% [markdown]
-# The maxima sit at $r/\sqrt{2}$ (the DoG layers are plotted at their effective scale
-# $\sigma_n\sqrt{k}$). Turned around, the scale range $[\sigma_\min, \sigma_\max]$ tunes the
-# detector to disks of radius $\sqrt{2}\,\sigma$:
+# %%
+off = {c: float((selection[c] / selection["r_over_sqrt2"] - 1).abs().max())
+       for c in ("argmax_formula", "argmax_numeric", "argmax_dog")}
+display(Markdown(
+    "The maxima lie within " + ", ".join(f"{v:.0%} ({c.removeprefix('argmax_')})" for c, v in off.items())
+    + " of $r/\\sqrt{2}$ (the DoG layers are plotted at their effective scale $\\sigma_n\\sqrt{k}$; "
+    f"the scale grid has steps of {np.diff(np.log(fine_sigmas)).mean():.1%}). Turned around, the scale range "
+    "$[\\sigma_\\min, \\sigma_\\max]$ tunes the detector to disks of radius $\\sqrt{2}\\,\\sigma$:"))
 
 # %%
 print(f"disk radii {math.sqrt(2) * sigma_min:.2f}-{math.sqrt(2) * sigma_max:.2f} px, i.e. MC diameters "
@@ -248,7 +263,9 @@ print(f"disk radii {math.sqrt(2) * sigma_min:.2f}-{math.sqrt(2) * sigma_max:.2f}
 blobs = dog_peaks(image, sigma_min, sigma_max, k, dog_threshold, overlap)
 reference = blob_dog(image, sigma_min, sigma_max, k, dog_threshold, overlap)
 same = blobs.shape == reference.shape and np.allclose(blobs, reference, atol=1e-5)
-print(f"{len(blobs)} blobs on the whole image; identical to skimage.feature.blob_dog: {same}")
+display(Markdown(f"{len(blobs)} blobs on the whole image; `skimage.feature.blob_dog` with the same parameters "
+                 f"finds {len(reference)}: the two results are "
+                 + ("**identical** (to 1e-5 px)." if same else "**not identical**.")))
 r0, c0 = window[0].start, window[1].start
 inside = ((blobs[:, 0] >= r0) & (blobs[:, 0] < window[0].stop)
           & (blobs[:, 1] >= c0) & (blobs[:, 1] < window[1].stop))
@@ -273,13 +290,14 @@ per_scale = pd.DataFrame({"sigma": dog_sigmas,
 per_scale
 
 # %%
-mc_hit, blob_near = blobs_near_objects(blobs, mammo.mc_labels(), max_distance=5)
-print(f"{mc_hit.sum()} of {mc_hit.size} annotated MCs of this image have a blob within 5 px; "
-      f"{(~blob_near).sum()} of {len(blobs)} blobs lie farther than 5 px from every annotated MC")
+mc_hit, blob_near = blobs_near_objects(blobs, mammo.mc_labels(), max_distance=near_px)
+print(f"{mc_hit.sum()} of {mc_hit.size} annotated MCs of this image have a blob within {near_px:g} px; "
+      f"{(~blob_near).sum()} of {len(blobs)} blobs lie farther than {near_px:g} px from every annotated MC")
 
 # %% [markdown]
-# The counts above say how many MCs get a blob and how many blobs are bright specks of texture
-# and points along bright lines instead: the DoG is a permissive *candidate* generator. The next page
+# The counts above say how many MCs get a blob and how many blobs lie away from every annotated
+# MC — bright specks of texture and points along bright lines: the DoG is meant as a permissive
+# *candidate* generator. The next page
 # ([the Hessian constraint](hessian)) turns each blob into an object and shows which shapes
 # survive.
 
@@ -299,5 +317,9 @@ path = save_results(results, "scale_space")
 #   Laplacian $-\sigma^2\nabla^2 L$ at a scale between $\sigma_n$ and $\sigma_{n+1}$.
 # * A bright disk of radius $r$ gives its strongest normalised response at $\sigma = r/\sqrt{2}$;
 #   the scale of a 3-D DoG maximum therefore measures the size of a blob.
-# * Blobs are the $3\times3\times3$ maxima above $T_\mathrm{DoG}$, an absolute threshold that
-#   assumes intensities in $[0, 1]$; the result is identical to `skimage.feature.blob_dog`.
+
+# %%
+display(Markdown(
+    "* Blobs are the $3\\times3\\times3$ maxima above $T_\\mathrm{DoG}$, an absolute threshold that "
+    "assumes intensities in $[0, 1]$; on this image the result is "
+    + ("identical to" if same else "**not** identical to") + " `skimage.feature.blob_dog`."))

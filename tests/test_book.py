@@ -91,6 +91,18 @@ def test_failed_notebook_leaves_no_output(toy_book):
     assert not (toy_book / "build" / "notebooks" / "bad.ipynb").exists()
 
 
+def test_kernel_talks_over_ipc_without_the_tcp_warning(toy_book, capfd):
+    # ipykernel logs "Kernel is running over TCP without encryption" to the runner's stderr
+    # (fd 2, inherited by the kernel process) whenever a kernel is started over TCP.
+    assert book._kernel_config().KernelManager.transport == "ipc"
+    capfd.readouterr()
+    book.run_notebook("toy", {"n": 1}, force=True)
+    err = capfd.readouterr().err
+    assert "without encryption" not in err
+    assert "WARNING" not in err
+    assert not list(toy_book.glob("*ipc*")) and not list(book.ROOT.glob("kernel-*ipc*"))
+
+
 def test_reproducing_page_lists_every_run(tmp_path):
     rec = book.RunRecord(name="fig9", parameters={"xi": 8}, hash="h", seconds=1.25,
                          version="0.1.0", commit="abc", executed_at="now", output="x")

@@ -709,3 +709,51 @@ def test_gallery_rows_per_class():
     rows = gallery_rows(cohort, 3, seed=1)
     assert rows["label"].tolist() == [0, 0, 0, 1, 1]  # only two malignant ROIs exist
     assert rows.equals(gallery_rows(cohort, 3, seed=1))
+
+
+# ------------------------------------------------------------------ page tables
+
+
+def test_cohort_table_describes_the_cohort_beside_the_paper():
+    from hdogreg.casestudy import PAPER_COHORT, cohort_table
+
+    cohort = pd.DataFrame({"patient_id": ["a", "a", "b", "c"], "label": [1, 1, 0, 0],
+                           "pixel_spacing": [0.05, 0.05, 0.04, 0.05]})
+    t = cohort_table(cohort, "toy")
+    assert t.loc["this run", "ROIs"] == 4 and t.loc["this run", "patients"] == 3
+    assert t.loc["this run", "malignant ROIs"] == "50.0%"
+    assert t.loc["this run", "pixel spacing (mm)"] == "0.0400, 0.0500"
+    assert t.loc["paper", "ROIs"] == PAPER_COHORT["n_rois"] == 674
+    assert t.loc["paper", "malignant ROIs"] == "42.1%"    # 284 of 674, as the paper prints
+    assert PAPER_COHORT["n_benign"] + PAPER_COHORT["n_malignant"] == PAPER_COHORT["n_rois"]
+
+
+def test_segmentation_overview_and_class_medians():
+    from hdogreg.casestudy import class_medians, segmentation_overview
+
+    cohort = pd.DataFrame({"pixel_spacing": [0.05, 0.05, 0.1]})
+    tables = {"ours": pd.DataFrame({"region_n_mcs": [3, np.nan, 5], "region_area_mm2": [1.0, np.nan, 2.0]}),
+              "hdog": pd.DataFrame({"region_n_mcs": [9, 7, 8], "region_area_mm2": [4.0, 3.0, 5.0]})}
+    o = segmentation_overview(tables, cohort, 100)
+    assert o.loc["ours", "empty segmentations"] == 1 and o.loc["hdog", "empty segmentations"] == 0
+    assert o.loc["ours", "median MCs per ROI"] == 4 and o.loc["hdog", "median segmented area (mm²)"] == 4.0
+    assert o.loc["ours", "ROI area (mm²)"] == pytest.approx(25.0)     # (100 px * 0.05 mm)^2
+    m = class_medians(tables, [1, 0, 1], ["region_n_mcs"], names={"ours": "our approach"})
+    assert m.loc[("our approach", "malignant"), "region_n_mcs"] == 4.0
+    assert m.loc[("hdog", "benign"), "region_n_mcs"] == 7.0
+
+
+def test_fold_differences_pair_the_folds():
+    import types
+
+    from hdogreg.casestudy import fold_differences
+
+    folds = {"a": pd.DataFrame({"fold": [0, 1, 2], "auc": [0.7, 0.8, 0.6]}),
+             "b": pd.DataFrame({"fold": [0, 1, 2], "auc": [0.6, 0.85, 0.6]}),
+             "c": pd.DataFrame({"fold": [0, 1], "auc": [0.5, 0.5]})}
+    results = {k: types.SimpleNamespace(folds=v) for k, v in folds.items()}
+    gap = fold_differences(results, "a", "b")
+    np.testing.assert_allclose(gap.to_numpy(), [0.1, -0.05, 0.0], atol=1e-12)
+    assert list(gap.index) == [0, 1, 2]
+    with pytest.raises(ValueError, match="same folds"):
+        fold_differences(results, "a", "c")

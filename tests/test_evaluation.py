@@ -307,3 +307,44 @@ def test_example_patches_cut_the_window_with_most_mcs(tiny):
     best = max(n_mcs(r, c) for r in range(0, shape[0] - 63, 8) for c in range(0, shape[1] - 63, 8))
     assert n_mcs(table.loc[0, "row0"], table.loc[0, "col0"]) >= best
     assert table.loc[0, "n_ref"] > 0 and 0 <= table.loc[0, "iou_mc_ours"] <= 1
+
+
+def test_mean_tpr_averages_the_band_inside_the_fp_range():
+    import types
+
+    band = pd.DataFrame({"fp_per_cm2": np.linspace(0, 1, 11), "tpr": np.linspace(0, 1, 11) ** 2})
+    s = types.SimpleNamespace(band=band)
+    inside = band.query("0.2 <= fp_per_cm2 <= 0.6")["tpr"]   # float grid: 0.2 and 0.6 up to rounding
+    assert len(inside) < 5                                   # the naive query loses an end point
+    assert ev.mean_tpr(s, (0.2, 0.6)) == pytest.approx(np.mean([0.04, 0.09, 0.16, 0.25, 0.36]))
+    assert np.isnan(ev.mean_tpr(s, (1.5, 2.0)))
+    with pytest.raises(ValueError, match="fp_range"):
+        ev.mean_tpr(s, (0.6, 0.2))
+
+
+def test_image_summary_counts_one_image_against_its_annotations():
+    import types
+
+    from hdogreg.data import Annotation, Mammogram
+
+    ref = [Annotation("contour", np.array([[10, 10], [10, 14], [14, 14], [14, 10]], float)),
+           Annotation("point", np.array([[40.0, 40.0]])),
+           Annotation("point", np.array([[70.0, 20.0]]))]
+    mammo = Mammogram(np.zeros((100, 100), np.float32), 0.1, "img", "p", "L", "CC", ref, 4095.0)
+    labels = np.zeros((100, 100), np.int32)
+    labels[10:15, 10:15] = 1           # the contoured MC, exactly
+    labels[40, 41] = 2                 # 1 px from the point MC: a hit
+    labels[80:83, 80:83] = 3           # nowhere near an MC: a false positive
+    breast = np.zeros((100, 100), bool)
+    breast[:, :50] = True              # 100 x 50 px at 0.1 mm = 0.5 cm^2
+    result = types.SimpleNamespace(
+        labels=labels, mask=labels > 0, breast=breast, params=SegmentParams(p_thr=0.2, o_thr=0.3),
+        hdog=types.SimpleNamespace(n_objects=7), fusion=types.SimpleNamespace(n_objects=3))
+    s = ev.image_summary(result, mammo)
+    assert (s["n_reference"], s["n_candidates"], s["n_kept"]) == (3, 7, 3)
+    assert (s["tp"], s["fp"], s["fn"]) == (2, 1, 1)
+    assert s["tpr"] == pytest.approx(2 / 3)
+    assert s["fp_per_cm2"] == pytest.approx(1 / 0.5)
+    assert s["iou_per_object"] == pytest.approx(1.0)    # the only reference object > 1 px
+    assert (s["p_thr"], s["o_thr"], s["file_id"]) == (0.2, 0.3, "img")
+    assert 0 < s["iou_mc"] < 1 and s["iou_mc"] < s["miou_per_image"] < 1

@@ -234,3 +234,25 @@ def test_phantom():
     np.testing.assert_array_equal(img, phantom((30, 30), blobs=[(15, 15, 2.0, 0.5)],
                                                lines=[(0, 0, 29, 29, 1.0, 0.1)], background=0.1,
                                                texture=0.01, noise=0.001, seed=1))
+
+
+def test_candidate_summary_counts_objects_area_and_reference_coverage():
+    from hdogreg.hdog import candidate_summary
+
+    img = phantom((80, 80), blobs=[(20, 20, 1.5, 0.3), (60, 60, 2.5, 0.3)], background=0.2)
+    res = hdog_segment(img)
+    ref = np.zeros(img.shape, bool)
+    ref[19:22, 19:22] = True            # inside the first blob's object
+    ref[5, 70] = True                   # far from every object
+    s = candidate_summary(res, ref)
+    areas = np.bincount(res.labels.ravel())[1:]
+    assert s["objects"] == res.n_objects == 2 and s["blobs"] == len(res.blobs)
+    assert s["median_object_area"] == float(np.median(areas))
+    assert s["mask_fraction"] == pytest.approx(res.mask.sum() / img.size)
+    assert s["reference_covered"] == pytest.approx(9 / 10)
+    assert np.isnan(candidate_summary(res)["reference_covered"])
+    assert np.isnan(candidate_summary(res, np.zeros(img.shape, bool))["reference_covered"])
+    empty = candidate_summary(hdog_segment(np.full((32, 32), 0.2, np.float32)), ref[:32, :32])
+    assert (empty["objects"], empty["median_object_area"], empty["mask_fraction"]) == (0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="shape"):
+        candidate_summary(res, ref[:10])

@@ -9,6 +9,7 @@ from hdogreg.hessian import (
     hessian_eigenvalues,
     hessian_mask,
     hessian_of_dog,
+    kept_direction_fraction,
     saddle_ratio_limit,
 )
 
@@ -117,3 +118,23 @@ def test_invalid_arguments():
         hessian_constraint(0.0, 0.0, 0.0, float("nan"))
     with pytest.raises(ValueError, match=r"\(5,\)"):
         hessian_of_dog(np.zeros(5))
+
+
+@pytest.mark.parametrize("h_thr", [0.05, 0.25, 1.4, 5.0])
+def test_kept_direction_fraction_of_the_code_rule_matches_its_saddle_limit(h_thr):
+    # every bright blob (half the directions) plus the saddles with rho < rho*(h_thr)
+    expected = 0.5 + 2 * math.atan(saddle_ratio_limit(h_thr)) / math.pi
+    assert kept_direction_fraction(h_thr, rule="code", n=20001) == pytest.approx(expected, abs=1e-3)
+
+
+def test_kept_direction_fraction_of_the_printed_rule():
+    for h in (0.25, 1.4, 5.0):         # the bracket of Eq. 6 is always true: just tr H < 0
+        assert kept_direction_fraction(h, rule="paper") == 1.0
+    low = kept_direction_fraction(0.1, rule="paper")
+    assert 0.5 < low < 1.0             # saddles kept, near-isotropic blobs removed
+    assert kept_direction_fraction(0.2, rule="paper") < 1.0
+    assert kept_direction_fraction(0.0, rule="code") == pytest.approx(0.5, abs=1e-3)
+    with pytest.raises(ValueError, match="n must be"):
+        kept_direction_fraction(1.4, n=0)
+    with pytest.raises(ValueError, match="rule"):
+        kept_direction_fraction(1.4, rule="other")

@@ -367,3 +367,14 @@ def test_wilcoxon_paired_matches_scipy_and_drops_nan():
     assert M.wilcoxon_paired(a2, b2).pvalue == res.pvalue
     with pytest.raises(ValueError, match="differ in length"):
         M.wilcoxon_paired(a, b[:-1])
+
+
+def test_breast_area_cm2_counts_pixels_at_the_spacing():
+    mask = np.zeros((200, 100), bool)
+    mask[:100] = True                              # 100 x 100 px
+    assert M.breast_area_cm2(mask, 0.1) == pytest.approx(1.0)     # 10 mm x 10 mm
+    assert M.breast_area_cm2(mask, 0.07) == pytest.approx(0.49)
+    assert M.breast_area_cm2(np.zeros((4, 4), bool), 0.07) == 0.0
+    for bad in (0.0, -0.07, np.nan):
+        with pytest.raises(ValueError, match="pixel_spacing"):
+            M.breast_area_cm2(mask, bad)

@@ -85,3 +85,51 @@ def test_froc_axes_frames_the_plot_and_adds_a_legend_only_for_labelled_curves():
     froc_axes(b, max_fp=2.0)
     assert b.get_xlim() == (0, 2.0) and b.get_legend() is None and b.get_title() == ""
     plt.close(fig)
+
+
+def test_plot_training_history_draws_both_losses_per_epoch(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from hdogreg.viz import plot_training_history
+
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [0.9, 0.7, 0.6], "val_loss": [0.8, 0.5, 0.55],
+                            "val_iou": [0.1, 0.3, 0.28]})
+    history.to_csv(tmp_path / "history.csv", index=False)
+    fig, ax = plt.subplots()
+    plot_training_history(ax, tmp_path / "history.csv", best_epoch=2)   # a path is read too
+    train, val = ax.get_lines()[:2]
+    np.testing.assert_array_equal(train.get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(train.get_ydata(), [0.9, 0.7, 0.6])
+    np.testing.assert_allclose(val.get_ydata(), [0.8, 0.5, 0.55])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["training loss", "validation loss", "kept: epoch 2"]
+    assert ax.get_xlabel() == "epoch"
+    with pytest.raises(ValueError, match="val_loss"):
+        plot_training_history(ax, history.drop(columns="val_loss"))
+    plt.close(fig)
+
+
+def test_plot_objects_kept_counts_scores_at_or_above_each_threshold():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hdogreg.viz import plot_objects_kept
+
+    scores = np.array([0.0, 0.1, 0.1, 0.5, 0.9])
+    fig, ax = plt.subplots()
+    thresholds, n_kept = plot_objects_kept(ax, scores, p_thr=0.3, n_steps=5)
+    assert thresholds[0] == 0.0 and np.all(np.diff(thresholds) > 0)
+    expected = [(scores >= t).sum() for t in thresholds]
+    np.testing.assert_array_equal(n_kept, expected)
+    assert n_kept[0] == 5 and n_kept[-1] == 1          # all at 0, only the best at the top score
+    assert ax.get_lines()[-1].get_xdata()[0] == 0.3    # the threshold used
+    empty_t, empty_n = plot_objects_kept(ax, [])
+    np.testing.assert_array_equal(empty_t, [0.0])
+    np.testing.assert_array_equal(empty_n, [0])
+    plt.close(fig)

@@ -39,14 +39,19 @@ from .crossval import (
     threshold_sweep,
 )
 from .reporting import (
+    PAPER_COHORT,
     PAPER_FIG8_AUC,
     PAPER_TABLE4,
     chosen_tables,
+    class_medians,
+    cohort_table,
     comparison_display,
     feature_importance,
+    fold_differences,
     paper_comparison,
     results_table,
     roc_table,
+    segmentation_overview,
 )
 from .rois import crop, fixed_box, load_roi
 from .segmentation import SEGMENTATION_METHODS, roi_proximity, roi_segmentations, segment_roi
@@ -56,6 +61,7 @@ __all__ = [
     "METRICS",
     "PAPER_TABLE4",
     "PAPER_FIG8_AUC",
+    "PAPER_COHORT",
     "fixed_box",
     "crop",
     "load_roi",
@@ -72,6 +78,10 @@ __all__ = [
     "chosen_tables",
     "paper_comparison",
     "comparison_display",
+    "cohort_table",
+    "segmentation_overview",
+    "class_medians",
+    "fold_differences",
     "SEGMENTATION_METHODS",
     "roi_proximity",
     "roi_segmentations",

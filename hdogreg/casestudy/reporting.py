@@ -10,8 +10,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["PAPER_TABLE4", "PAPER_FIG8_AUC", "feature_importance", "results_table", "roc_table",
-           "chosen_tables", "paper_comparison", "comparison_display"]
+__all__ = ["PAPER_COHORT", "PAPER_TABLE4", "PAPER_FIG8_AUC", "feature_importance", "results_table",
+           "roc_table", "chosen_tables", "paper_comparison", "comparison_display", "cohort_table",
+           "segmentation_overview", "class_medians", "fold_differences"]
+
+#: The paper's case-study cohort (its "Data" paragraph of the case study): local
+#: magnification views 2017-2019, 284 cases (the Data section says "248 patients"), 642 images,
+#: 674 ROIs of which 284 malignant (42.1 %), each ROI made a fixed 256 x 256 box, five-fold
+#: cross-validation. Reference values, not computed.
+PAPER_COHORT = {
+    "source": "UCLA magnification views 2017-2019",
+    "n_cases": 284,
+    "n_images": 642,
+    "n_rois": 674,
+    "n_malignant": 284,
+    "n_benign": 390,
+    "roi_size": 256,
+    "n_splits": 5,
+}
 
 #: The paper's Table 4 (five-fold CV on 674 local ROIs): method, metric, mean, sd.
 PAPER_TABLE4 = pd.DataFrame(
@@ -177,3 +193,113 @@ def roc_table(results):
     if not frames:
         return pd.DataFrame(columns=["method", "fpr", "tpr_mean", "tpr_sd"])
     return pd.concat(frames, ignore_index=True)[["method", "fpr", "tpr_mean", "tpr_sd"]]
+
+
+def cohort_table(cohort, data_label):
+    """Describe a case-study cohort beside the paper's (:data:`PAPER_COHORT`).
+
+    Parameters
+    ----------
+    cohort : pandas.DataFrame
+        One row per ROI with ``patient_id``, ``label`` (1 malignant) and ``pixel_spacing``
+        (:func:`hdogreg.data.read_casestudy_cohort`).
+    data_label : str
+        What the cohort is (first cell of the "this run" row).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Index ``"this run"``, ``"paper"``; columns ``data, ROIs, patients, malignant ROIs,
+        pixel spacing (mm)``. The paper's "patients" are its cases.
+    """
+    spacings = ", ".join(f"{v:.4f}" for v in sorted(cohort["pixel_spacing"].unique()))
+    paper = PAPER_COHORT
+    return pd.DataFrame({
+        "": ["this run", "paper"],
+        "data": [data_label, paper["source"]],
+        "ROIs": [len(cohort), paper["n_rois"]],
+        "patients": [int(cohort["patient_id"].nunique()), paper["n_cases"]],
+        "malignant ROIs": [f"{cohort['label'].mean():.1%}" if len(cohort) else "n/a",
+                           f"{paper['n_malignant'] / paper['n_rois']:.1%}"],
+        "pixel spacing (mm)": [spacings, "magnification views"],
+    }).set_index("")
+
+
+def segmentation_overview(tables, cohort, roi_size):
+    """Per segmentation method: empty segmentations, MCs per ROI, segmented and ROI area.
+
+    Parameters
+    ----------
+    tables : mapping of str -> pandas.DataFrame
+        Method -> feature table (one row per ROI, with ``region_n_mcs`` and
+        ``region_area_mm2``, NaN for an empty segmentation).
+    cohort : pandas.DataFrame
+        With ``pixel_spacing`` (mm per pixel of each ROI).
+    roi_size : int
+        Side of the fixed ROIs in pixels.
+
+    Returns
+    -------
+    overview : pandas.DataFrame
+        Index: method; columns ``empty segmentations``, ``median MCs per ROI``,
+        ``median segmented area (mm²)``, ``ROI area (mm²)`` (median over the cohort).
+    """
+    roi_area = float((int(roi_size) * cohort["pixel_spacing"].astype(float)).pow(2).median())
+    return pd.DataFrame({
+        method: {"empty segmentations": int(table["region_n_mcs"].isna().sum()),
+                 "median MCs per ROI": table["region_n_mcs"].median(),
+                 "median segmented area (mm²)": table["region_area_mm2"].median(),
+                 "ROI area (mm²)": roi_area}
+        for method, table in tables.items()
+    }).T
+
+
+def class_medians(tables, y, columns, names=None):
+    """Median of some features per class (benign / malignant) for each segmentation method.
+
+    Parameters
+    ----------
+    tables : mapping of str -> pandas.DataFrame
+        Method -> feature table, rows in the order of `y`.
+    y : (n,) array_like of int
+        1 malignant, 0 benign.
+    columns : sequence of str
+        Feature columns.
+    names : mapping of str -> str, optional
+        Display name of each method (the outer index).
+
+    Returns
+    -------
+    medians : pandas.DataFrame
+        Index ``(method, label)`` with label ``"benign"``/``"malignant"``; one column per feature.
+    """
+    label = np.where(np.asarray(y) == 1, "malignant", "benign")
+    names = names or {}
+    return pd.concat({
+        names.get(m, m): t.assign(label=label).groupby("label")[list(columns)].median()
+        for m, t in tables.items()
+    })
+
+
+def fold_differences(results, a, b, metric="auc"):
+    """Per-fold difference of a metric between two methods cross-validated on the same folds.
+
+    Parameters
+    ----------
+    results : mapping of str -> CVResult
+        Both methods' results (their ``folds`` tables share the folds).
+    a, b : str
+        Method names; the difference is ``a - b``.
+    metric : str, optional
+        A column of ``CVResult.folds``.
+
+    Returns
+    -------
+    differences : pandas.Series
+        Indexed by fold.
+    """
+    fa = results[a].folds.set_index("fold")[metric]
+    fb = results[b].folds.set_index("fold")[metric]
+    if not fa.index.equals(fb.index):
+        raise ValueError(f"{a} and {b} were not cross-validated on the same folds")
+    return (fa - fb).rename(f"{metric} {a} - {b}")

@@ -40,6 +40,7 @@ from .detection import (
     DetectionSummary,
     choose_operating_point,
     detection_summary,
+    mean_tpr,
     operating_point,
     threshold_at_fp,
 )
@@ -54,17 +55,21 @@ from .experiments import (
 )
 from .models import default_model, fine_tuned_model, load_split, publish_default_model, wang_yang_model
 from .paper import (
+    PAPER_ALPHA,
     PAPER_ALPHAS,
     PAPER_FIG5,
     PAPER_FIG6,
+    PAPER_FIG6_FP_RANGE,
+    PAPER_O_THR,
     PAPER_O_THRS,
     PAPER_TABLE1,
     PAPER_TABLE2,
     PAPER_TABLE3,
     PAPER_TABLE3_P_BOUND,
+    PAPER_XI,
     PAPER_XIS,
 )
-from .scoring import ImageScores, ciecholewski_split, score_split, wang_yang_split
+from .scoring import ImageScores, ciecholewski_split, image_summary, score_split, wang_yang_split
 from .segmentation import SegmentationSummary, compare_segmentation, segmentation_summary
 from .tables import froc_frame, grid_table, mean_sd_table, paper_grid_table, segmentation_frame
 
@@ -78,6 +83,10 @@ __all__ = [
     "PAPER_XIS",
     "PAPER_ALPHAS",
     "PAPER_O_THRS",
+    "PAPER_XI",
+    "PAPER_ALPHA",
+    "PAPER_O_THR",
+    "PAPER_FIG6_FP_RANGE",
     "BUDGETS",
     "default_train_config",
     "grid_train_config",
@@ -91,11 +100,13 @@ __all__ = [
     "score_split",
     "ciecholewski_split",
     "wang_yang_split",
+    "image_summary",
     "DetectionSummary",
     "detection_summary",
     "choose_operating_point",
     "threshold_at_fp",
     "operating_point",
+    "mean_tpr",
     "ValidatedModel",
     "validated_default_model",
     "SegmentationSummary",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["DetectionSummary", "detection_summary", "choose_operating_point", "threshold_at_fp",
-           "operating_point"]
+           "operating_point", "mean_tpr"]
 
 
 @dataclass
@@ -223,3 +223,33 @@ def operating_point(summary, threshold):
     i = int(np.searchsorted(summary.thresholds, threshold, side="left"))
     i = min(i, len(summary.thresholds) - 1)
     return float(summary.fp_per_cm2[i]), float(summary.tpr[i])
+
+
+def mean_tpr(summary, fp_range):
+    """Mean TPR of a FROC curve over a range of FP rates (the paper's Fig. 6: 0.2-0.6 FP/cm^2).
+
+    Parameters
+    ----------
+    summary : DetectionSummary
+        Its ``band`` (the curve as a step function on a regular FP grid) is averaged.
+    fp_range : (float, float)
+        ``(lo, hi)`` in FP/cm^2, both ends included.
+
+    Returns
+    -------
+    tpr : float
+        NaN if no grid point lies in the range.
+
+    Examples
+    --------
+    >>> import types
+    >>> band = pd.DataFrame({"fp_per_cm2": [0.0, 0.2, 0.4, 0.6, 0.8], "tpr": [0.1, 0.2, 0.4, 0.6, 0.9]})
+    >>> round(mean_tpr(types.SimpleNamespace(band=band), (0.2, 0.6)), 6)
+    0.4
+    """
+    lo, hi = (float(v) for v in fp_range)
+    if not lo <= hi:
+        raise ValueError(f"fp_range must be (lo, hi) with lo <= hi, got {fp_range}")
+    fp = summary.band["fp_per_cm2"].to_numpy(float)
+    inside = (fp >= lo - 1e-12) & (fp <= hi + 1e-12)
+    return float(summary.band["tpr"].to_numpy(float)[inside].mean()) if inside.any() else float("nan")

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .._utils import atomic_path, check_image, model_digest
+from ..metrics.froc import breast_area_cm2
 from ..standardize import DEFAULT_METHOD
 
-__all__ = ["ImageScores", "score_split", "ciecholewski_split", "wang_yang_split"]
+__all__ = ["ImageScores", "score_split", "ciecholewski_split", "wang_yang_split", "image_summary"]
 
 
 @dataclass
@@ -63,10 +64,6 @@ def _compact(labels):
     labels = np.asarray(labels)
     top = int(labels.max(initial=0))
     return labels.astype(np.uint16 if top < 2**16 else np.int32, copy=False)
-
-
-def _area_cm2(breast, spacing_mm):
-    return float(np.count_nonzero(breast)) * float(spacing_mm) ** 2 / 100.0
 
 
 def _image_key(image):
@@ -157,7 +154,7 @@ def _scores_from(m, nat, labels, fmap, params, o_thr=None):
     cand = fuse(labels, fmap, -np.inf, o, fill_holes=params.fill_holes)
     return ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
                        _compact(nat.labels_to_input(cand.labels)), np.asarray(cand.scores, float),
-                       _compact(m.mc_labels()), _area_cm2(nat.breast, nat.native_spacing))
+                       _compact(m.mc_labels()), breast_area_cm2(nat.breast, nat.native_spacing))
 
 
 def score_split(model, images, params=None, *, cache=True, progress=True, desc="scoring"):
@@ -219,7 +216,7 @@ def ciecholewski_split(images, *, normalize=DEFAULT_METHOD, progress=True, **kwa
         labels = ciecholewski_segment(nat.image, breast_mask=nat.breast, **kwargs)
         out.append(ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
                                _compact(nat.labels_to_input(labels)), np.ones(int(labels.max(initial=0))),
-                               _compact(m.mc_labels()), _area_cm2(nat.breast, nat.native_spacing)))
+                               _compact(m.mc_labels()), breast_area_cm2(nat.breast, nat.native_spacing)))
     return out
 
 
@@ -248,5 +245,48 @@ def wang_yang_split(model, images, *, normalize=None, progress=True):
         scores = np.asarray(scores, float)[: int(labels.max(initial=0))]
         out.append(ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
                                _compact(nat.labels_to_input(labels)), scores, _compact(m.mc_labels()),
-                               _area_cm2(nat.breast, nat.native_spacing)))
+                               breast_area_cm2(nat.breast, nat.native_spacing)))
     return out
+
+
+def image_summary(result, mammogram):
+    """Measure the detection and segmentation of one segmented image against its annotations.
+
+    The one-image counterpart of scoring a split (the walkthrough page): the localisation
+    rule and one-to-one matching of :func:`hdogreg.metrics.match_detections`, false positives
+    per cm^2 of the result's breast mask (:func:`hdogreg.metrics.breast_area_cm2`), the mean
+    and MC-class IoU per image and the mean IoU per object.
+
+    Parameters
+    ----------
+    result : hdogreg.pipeline.SegmentationResult
+        Output of :func:`hdogreg.pipeline.segment_mammogram` for `mammogram`.
+    mammogram : hdogreg.data.Mammogram
+        The image with its annotations (``mc_labels()``) and ``pixel_spacing``.
+
+    Returns
+    -------
+    summary : dict
+        ``file_id, p_thr, o_thr, n_reference, n_candidates, n_kept, tp, fp, fn, tpr,
+        fp_per_cm2, miou_per_image, iou_mc, iou_per_object`` (``tpr`` is 0 without reference
+        MCs; ``iou_per_object`` NaN without a reference object of more than one pixel).
+    """
+    from ..metrics import iou_per_image, iou_per_object, match_detections
+
+    reference = mammogram.mc_labels()
+    n_ref = int(reference.max(initial=0))
+    matching = match_detections(result.labels, reference)
+    miou, iou_mc = iou_per_image(result.mask, reference > 0)
+    per_object = np.asarray(iou_per_object(result.labels, reference), float)
+    area = breast_area_cm2(result.breast, mammogram.pixel_spacing)
+    return {
+        "file_id": mammogram.file_id,
+        "p_thr": float(result.params.p_thr), "o_thr": float(result.params.o_thr),
+        "n_reference": n_ref, "n_candidates": int(result.hdog.n_objects),
+        "n_kept": int(result.fusion.n_objects),
+        "tp": int(matching.n_tp), "fp": int(matching.n_fp), "fn": int(matching.n_fn),
+        "tpr": matching.n_tp / n_ref if n_ref else 0.0,
+        "fp_per_cm2": matching.n_fp / area if area > 0 else float("nan"),
+        "miou_per_image": float(miou), "iou_mc": float(iou_mc),
+        "iou_per_object": float(np.nanmean(per_object)) if np.isfinite(per_object).any() else float("nan"),
+    }

@@ -17,7 +17,8 @@ Summary of the definitions (each function's docstring has the details):
   paper's localisation rule (centroid distance <= 5 px or IoU >= 0.3).
 * :func:`froc_counts`, :func:`froc_curve`, :func:`partial_auc`, :func:`bootstrap_froc`
   (draws: :func:`bootstrap_weights`),
-  :func:`tpr_at` -- FROC analysis against false positives per cm^2 of breast area.
+  :func:`tpr_at` -- FROC analysis against false positives per cm^2 of breast area
+  (:func:`breast_area_cm2`).
 * :func:`choose_threshold` -- operating point closest to (FP = 0, TPR = 1), on validation only.
 * :func:`wilcoxon_paired` -- paired Wilcoxon signed-rank test between two methods.
 
@@ -31,6 +32,7 @@ from .froc import (
     BootstrapResult,
     bootstrap_froc,
     bootstrap_weights,
+    breast_area_cm2,
     choose_threshold,
     froc_curve,
     partial_auc,
@@ -46,6 +48,7 @@ __all__ = [
     "eligibility_pairs",
     "match_detections",
     "froc_counts",
+    "breast_area_cm2",
     "score_thresholds",
     "froc_curve",
     "partial_auc",

@@ -15,8 +15,34 @@ import numpy as np
 
 from .._utils import default_rng
 
-__all__ = ["score_thresholds", "froc_curve", "partial_auc", "bootstrap_weights", "bootstrap_froc", "tpr_at",
-           "choose_threshold", "BootstrapResult"]
+__all__ = ["breast_area_cm2", "score_thresholds", "froc_curve", "partial_auc", "bootstrap_weights",
+           "bootstrap_froc", "tpr_at", "choose_threshold", "BootstrapResult"]
+
+
+def breast_area_cm2(mask, pixel_spacing):
+    """Return the area of a mask in cm^2: the denominator of false positives per cm^2.
+
+    Parameters
+    ----------
+    mask : (H, W) array_like of bool
+        Breast mask (:func:`hdogreg.breast.breast_mask`).
+    pixel_spacing : float
+        mm per pixel of the grid of `mask`.
+
+    Returns
+    -------
+    area : float
+        ``count_nonzero(mask) * pixel_spacing**2 / 100`` (1 cm^2 = 100 mm^2).
+
+    Examples
+    --------
+    >>> breast_area_cm2(np.ones((100, 100), bool), 0.5)   # 50 mm x 50 mm
+    25.0
+    """
+    spacing = float(pixel_spacing)
+    if not np.isfinite(spacing) or spacing <= 0:
+        raise ValueError(f"pixel_spacing must be a positive number of mm, got {pixel_spacing}")
+    return float(np.count_nonzero(mask)) * spacing**2 / 100.0
 
 
 def score_thresholds(*scores, max_thresholds=None):
