@@ -41,6 +41,7 @@ modified.
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -66,42 +67,32 @@ def _error_line(path, exc):
     return f"{PROG}: error: {error_message(path, exc)}"
 
 
-def _positive(convert, noun):
-    """Return an argparse ``type`` that converts with `convert` and accepts only values > 0."""
+def _arg_type(convert, noun, accept, must):
+    """Return an argparse ``type``: ``convert(text)`` if ``accept`` holds for it.
+
+    A value `convert` refuses is "expected `noun`"; one `accept` refuses "must be `must`".
+    """
     def parse(text):
         try:
             value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if not accept(value):   # nan fails every comparison
+            raise argparse.ArgumentTypeError(f"must be {must}, got {text}")
         return value
     return parse
 
 
+def _positive(convert, noun):
+    """Return an argparse ``type`` that converts with `convert` and accepts only values > 0."""
+    return _arg_type(convert, noun, lambda v: v > 0, "> 0")
+
+
 _positive_int = _positive(int, "an integer")
-
-
-def _unit_interval(text):
-    """Parse ``--p-thr`` / ``--o-thr`` (an argparse ``type``): a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0 <= value <= 1:   # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text}")
-    return value
-
-
-def _dog_threshold(text):
-    """Parse ``--dog-threshold`` (an argparse ``type``): a finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not abs(value) < float("inf"):   # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-    return value
+#: ``--p-thr`` / ``--o-thr``: a number in [0, 1].
+_unit_interval = _arg_type(float, "a number in [0, 1]", lambda v: 0 <= v <= 1, "a number in [0, 1]")
+#: ``--dog-threshold``: a finite number.
+_dog_threshold = _arg_type(float, "a finite number", math.isfinite, "a finite number")
 
 
 def _pixel_spacing(text):

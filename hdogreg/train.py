@@ -276,6 +276,17 @@ def _validate_export(dest, val_pool, *, progress, log, val_iou_per_patch=None, *
     return val
 
 
+class _Log:
+    """A log callable that also keeps its lines (for the log file written beside the model)."""
+
+    def __init__(self, log):
+        self.lines, self._log = [], log
+
+    def __call__(self, text):
+        self.lines.append(text)
+        self._log(text)
+
+
 def _fmt(row):
     return "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
 
@@ -338,11 +349,7 @@ def train_recipe(name, out, *, work=None, jobs=2, progress=True, command=None, l
     r = recipe(name, **overrides)
     out = Path(out)
     work = Path(work) if work is not None else build_dir() / f"train-{name}"
-    lines = []
-
-    def say(text):
-        lines.append(text)
-        log(text)
+    say = _Log(log)
 
     t0 = time.perf_counter()
     say(f"recipe {name}: {json.dumps(r, default=str)}")
@@ -367,7 +374,7 @@ def train_recipe(name, out, *, work=None, jobs=2, progress=True, command=None, l
     size = dest.stat().st_size / 2**20
     say(f"wrote {dest.name} ({size:.2f} MiB), {dest.with_suffix('.json').name}; "
         f"total {time.perf_counter() - t0:.0f} s")
-    (out / "default-train.log").write_text("\n".join(lines) + "\n")
+    (out / "default-train.log").write_text("\n".join(say.lines) + "\n")
     return val
 
 
@@ -390,11 +397,7 @@ def recalibrate(name, out, *, jobs=2, progress=True, command=None, log=print):
     dest = out / "default.pt"
     _, settings = load_model(dest)
     r = settings.get("recipe_settings") or recipe(name)
-    lines = []
-
-    def say(text):
-        lines.append(text)
-        log(text)
+    say = _Log(log)
 
     t0 = time.perf_counter()
     say(f"recalibration: {command or 'recalibrate'}")
@@ -406,7 +409,7 @@ def recalibrate(name, out, *, jobs=2, progress=True, command=None, log=print):
     log_path = out / "default-train.log"
     previous = log_path.read_text() if log_path.exists() else ""
     with atomic_path(log_path) as tmp:
-        tmp.write_text(previous + "\n".join(lines) + "\n")
+        tmp.write_text(previous + "\n".join(say.lines) + "\n")
     return val
 
 

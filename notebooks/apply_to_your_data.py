@@ -173,7 +173,7 @@ display(pd.read_csv("results/cohort.csv")[["name", "status"]])
 # from hdogreg.store import default_model_path, load_model
 #
 # model, settings = load_model(default_model_path())
-# params = SegmentParams(p_thr=settings["p_thr"], normalize=settings["normalize"], stride=384)
+# params = SegmentParams.from_checkpoint(settings, stride=384)  # its normalize, T_DoG, p_thr, o_thr
 # result = run_cohort(collect_inputs(["scans"], exclude="results"), "results", model, params,
 #                     workers=2)
 # result.table

@@ -54,7 +54,7 @@ from IPython.display import Markdown, display
 from hdogreg import evaluation as ev
 from hdogreg.book import save_results, shown_path
 from hdogreg.data import InbreastDataset
-from hdogreg.pipeline import segment_mammogram
+from hdogreg.pipeline import SegmentParams, segment_mammogram
 from hdogreg.viz import mc_window, overlay_outline, plot_objects_kept, plot_training_history, show_image
 
 # %% [markdown]
@@ -182,8 +182,8 @@ result.table.head(10)
 # ## The book's model and the shipped model on the same test split
 # `pip install hdogreg` brings a default model (`hdogreg/weights/default.pt`, trained by
 # `python -m hdogreg.train default` on domain-randomised pools of every vendor look, dose,
-# spacing, window, gamma and bit depth; its $p_{thr}$ chosen on its own validation pool, at the
-# operating point its settings record, printed below). `hdogreg segment` uses it unless
+# spacing, window, gamma and bit depth; its DoG threshold and $p_{thr}$ chosen on its own
+# validation pool, at the operating point its settings record, printed below). `hdogreg segment` uses it unless
 # `--model` or `$HDOGREG_MODEL` says otherwise. The book's model above is trained on this benchmark's training split only. Both
 # are scored here on the same test images with the same inference settings; each keeps its
 # own operating point.
@@ -195,11 +195,11 @@ if compare_shipped:
     from hdogreg.viz import froc_axes
 
     shipped, shipped_settings = load_model(shipped_model_path())
-    print(f"shipped model: {shipped_settings['encoder']}, p_thr = {float(shipped_settings['p_thr']):.3g} "
+    # its standardisation and validated operating point; the book's inference settings
+    shipped_params = SegmentParams.from_checkpoint(shipped_settings, **validated.params.inference_kwargs())
+    print(f"shipped model: {shipped_settings['encoder']}, T_DoG = {shipped_params.dog_threshold:g}, "
+          f"p_thr = {shipped_params.p_thr:.3g} "
           f"({shipped_settings.get('operating_point', 'operating point not recorded')})")
-    shipped_params = validated.params.replace(p_thr=float(shipped_settings["p_thr"]),
-                                              o_thr=float(shipped_settings.get("o_thr", o_thr)),
-                                              normalize=shipped_settings["normalize"])
     test_images = ev.load_split(data_dir, "test")
     test_images = test_images if n_compare_images is None else test_images[:n_compare_images]
     compare = {}
@@ -207,7 +207,8 @@ if compare_shipped:
                                 ("shipped model", shipped, shipped_params, shipped_params.p_thr)):
         row, det = evaluate_condition(ev.score_split(net, test_images, p, progress=False, desc=label),
                                       p_op, n_boot=n_boot)
-        compare[label] = (det, {"model": label, "normalize": p.normalize, "p_thr": p_op,
+        compare[label] = (det, {"model": label, "normalize": p.normalize, "T_DoG": p.dog_threshold,
+                                "p_thr": p_op,
                                 "pAUC": row["pauc"], "TPR at 0.4 FP/cm²": row["tpr04"],
                                 "TPR at its p_thr": row["tpr_op"], "FP/cm² at its p_thr": row["fp_op"],
                                 "images": row["n_images"], "reference MCs": row["n_ref"]})

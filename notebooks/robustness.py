@@ -28,7 +28,7 @@
 # 0.05, 0.1 and 0.14 mm (`spacing_twin`: same case and seed, drawn on the coarser or finer
 # grid, so a new breast of the same kind rather than a resampled copy). Every method keeps the
 # operating point it was given *before* it saw these images (the shipped model its
-# `default.json` $p_{thr}$; the book's models and Wang & Yang theirs at 0.4 FP/cm² on the
+# `default.json` DoG threshold and $p_{thr}$, both chosen on its validation pool; the book's models and Wang & Yang theirs at 0.4 FP/cm² on the
 # validation split): a robust method keeps both its TPR at 0.4 FP/cm² and the FP rate of that
 # operating point.
 #
