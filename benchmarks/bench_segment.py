@@ -8,8 +8,8 @@ default, :func:`hdogreg.data.synth.synth_mammogram`):
    default encoder and for the paper's ``inceptionv4`` with its decoder width (random
    initialisation: the weights do not change the time);
 2. the total wall time of ``hdogreg segment`` on that image written as a 16-bit PNG, run as a
-   separate process (imports, reading, HDoG, inference, fusion, writing the three outputs)
-   with a checkpoint of the default encoder.
+   separate process (imports, reading, HDoG, inference, fusion, writing the outputs) with the
+   shipped model at its operating point (its T_DoG, ``p_thr``).
 
 With ``--input-spacing S`` (mm, default 0.07) the image given to ``hdogreg segment`` is that
 breast at S mm (:func:`hdogreg.spacing.to_native` from 0.07 mm), so the command resamples it
@@ -101,7 +101,7 @@ def main(argv=None):
 
     from hdogreg.cli import DEFAULT_STRIDE
     from hdogreg.pipeline import SegmentParams
-    from hdogreg.regression import DEFAULT_ENCODER, build_model, save_checkpoint
+    from hdogreg.regression import DEFAULT_ENCODER
 
     torch.set_num_threads(args.threads)
     defaults = SegmentParams()
@@ -133,11 +133,15 @@ def main(argv=None):
               f"{seconds / max(n_run, 1):.2f} s per window)", flush=True)
 
     from hdogreg.hdog import hdog_segment
+    from hdogreg.store import load_model, shipped_model_path
 
+    _, shipped_settings = load_model(shipped_model_path())
+    hdog_kwargs = SegmentParams.from_checkpoint(shipped_settings).hdog_kwargs()
     t0, c0 = time.perf_counter(), time.process_time()
-    hdog = hdog_segment(image)
+    hdog = hdog_segment(image, **hdog_kwargs)
     print(f"hdog_segment: {time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} s "
-          f"CPU ({int(hdog.labels.max())} candidate objects)", flush=True)
+          f"CPU ({int(hdog.labels.max())} candidate objects at the shipped model's T_DoG "
+          f"{hdog_kwargs['dog_threshold']:g})", flush=True)
 
     from hdogreg.spacing import is_native, labels_to_input, to_native
 
@@ -162,10 +166,10 @@ def main(argv=None):
 
         png = tmp / "fullfield.png"
         iio.imwrite(png, np.round(given * 65535).astype(np.uint16))
-        ckpt = save_checkpoint(tmp / "model.pt", build_model(DEFAULT_ENCODER, pretrained=False),
-                               {"encoder": DEFAULT_ENCODER})
+        # the shipped model at its operating point (T_DoG and p_thr change the HDoG and
+        # fusion times), as a user runs it
         cmd = [sys.executable, "-m", "hdogreg.cli", "segment", str(png), "--out", str(tmp / "out"),
-               "--model", str(ckpt), "--pixel-spacing", f"{args.input_spacing:g}", "--quiet",
+               "--model", str(shipped_model_path()), "--pixel-spacing", f"{args.input_spacing:g}", "--quiet",
                "--window", str(window), "--stride", str(stride), "--batch-size", str(batch)]
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}  # torch's intra-op threads
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -119,7 +119,7 @@ def test_a_twin_generated_at_0p1_mm_scores_like_its_0p07_mm_original(twin_bench)
     from hdogreg.store import load_model, shipped_model_path
 
     model, settings = load_model(shipped_model_path())
-    params = SegmentParams(stride=FAST_STRIDE, normalize=settings["normalize"])
+    params = SegmentParams.from_checkpoint(settings, stride=FAST_STRIDE)   # its operating point
     images = [InbreastDataset(twin_bench).load(f) for f in InbreastDataset(twin_bench).file_ids()]
     twins = rb.spacing_twins(twin_bench, images, 0.1)
     assert all(t.pixel_spacing == 0.1 and t.image.shape == (538, 448) for t in twins)
@@ -134,13 +134,12 @@ def test_a_twin_generated_at_0p1_mm_scores_like_its_0p07_mm_original(twin_bench)
 
 @pytest.mark.parametrize("a, b", [(0.25, 0.0), (4.0, 0.0), (0.25, 0.05), (4.0, 0.05)])
 def test_the_shipped_model_finds_the_same_objects_under_affine_intensity(tiny, a, b):
-    """Issue 13: segment_mammogram(a * img + b) with the shipped network, at its p_thr."""
+    """Issue 13: segment_mammogram(a * img + b) with the shipped network at its operating point."""
     from hdogreg.pipeline import SegmentParams, segment_mammogram
     from hdogreg.store import load_model, shipped_model_path
 
     model, settings = load_model(shipped_model_path())
-    params = SegmentParams(window=256, stride=256, p_thr=float(settings["p_thr"]),
-                           normalize=settings["normalize"])
+    params = SegmentParams.from_checkpoint(settings, window=256, stride=256)
     m = ev.load_split(tiny, "test")[0]
     ref = segment_mammogram(m, model, params, progress=False)
     res = segment_mammogram(a * m.image + b, model, params, pixel_spacing=m.pixel_spacing,
