@@ -44,6 +44,8 @@ __all__ = [
     "notebook_hash",
     "run_notebook",
     "write_reproducing_page",
+    "environment_lines",
+    "lock_mismatches",
     "build_book",
     "main",
 ]
@@ -322,8 +324,98 @@ def run_notebook(name, parameters=None, *, output=None, force=False, progress=Fa
 # ----------------------------------------------------------------------------- the book
 
 
-def write_reproducing_page(records, path=ROOT / "book" / "reproducing.md"):
-    """Write the "Reproducing this book" page from the run records."""
+#: Packages whose versions the reproducing page names first (the method's own stack).
+KEY_PACKAGES = ("numpy", "scipy", "scikit-image", "scikit-learn", "torch", "torchvision",
+                "segmentation-models-pytorch", "timm", "pydicom", "highdicom", "xgboost-cpu", "dask",
+                "papermill", "jupyter-book")
+
+
+def _canonical(name):
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def lock_mismatches(lock=ROOT / "requirements.lock", installed=None):
+    r"""Compare the installed packages with the lock file's exact versions.
+
+    Parameters
+    ----------
+    lock : str or Path
+        ``requirements.lock`` (``name==version`` lines; comments ignored).
+    installed : dict, optional
+        ``name -> version`` (default: this interpreter's, :mod:`importlib.metadata`).
+
+    Returns
+    -------
+    list of (str, str, str or None)
+        ``(name, locked, installed)`` for every locked package whose installed version
+        differs (None: not installed); empty if the environment is the locked one.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "lock").write_text("# c\nnumpy==2.0.0\nSix==1.16.0\n")
+    ...     lock_mismatches(Path(d) / "lock", {"numpy": "2.0.0", "six": "1.17.0"})
+    [('Six', '1.16.0', '1.17.0')]
+    """
+    if installed is None:
+        from importlib.metadata import distributions
+
+        installed = {d.metadata["Name"]: d.version for d in distributions()}
+    have = {_canonical(k): v for k, v in installed.items()}
+    out = []
+    for line in Path(lock).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" not in line:
+            continue
+        name, version = (part.strip() for part in line.split("==", 1))
+        got = have.get(_canonical(name))
+        if got != version:
+            out.append((name, version, got))
+    return out
+
+
+def environment_lines(lock=ROOT / "requirements.lock"):
+    """Markdown lines describing the environment the book ran in.
+
+    Python and platform, the versions of :data:`KEY_PACKAGES`, the SHA-256 of the lock file
+    and whether the installed packages are exactly the locked ones (:func:`lock_mismatches`).
+    """
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    lock = Path(lock)
+    lines = ["## The environment of this build", "",
+             f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+             f"{os.cpu_count()} CPUs; hdogreg {__version__}.", "",
+             "| package | version |", "|---|---|"]
+    lines += [f"| {name} | {ver(name)} |" for name in KEY_PACKAGES]
+    lines.append("")
+    if not lock.is_file():
+        lines.append(f"No lock file (`{lock.name}`) was found beside the package.")
+    else:
+        digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
+        n = sum("==" in ln.split("#", 1)[0] for ln in lock.read_text().splitlines())
+        bad = lock_mismatches(lock)
+        lines.append(f"Lock file `{lock.name}` (sha256 `{digest}…`, {n} packages): "
+                     + ("every package installed at its locked version." if not bad else
+                        f"**{len(bad)} installed version(s) differ from it:** "
+                        + ", ".join(f"{a} {b} (installed: {c or 'none'})" for a, b, c in bad) + "."))
+    return lines + [""]
+
+
+def write_reproducing_page(records, path=ROOT / "book" / "reproducing.md", *, environment=True):
+    """Write the "Reproducing this book" page from the run records.
+
+    With `environment`, the page ends with the environment of this build
+    (:func:`environment_lines`).
+    """
     lines = [
         "# Reproducing this book",
         "",
@@ -354,6 +446,8 @@ def write_reproducing_page(records, path=ROOT / "book" / "reproducing.md"):
         )
         total += r.seconds
     lines += ["", f"Total notebook execution time of the runs shown: {total:.0f} s.", ""]
+    if environment:
+        lines += environment_lines()
     text = "\n".join(lines)
     path = Path(path)
     if not path.is_file() or path.read_text() != text:  # unchanged page: no Sphinx rebuild

@@ -110,3 +110,24 @@ def test_reproducing_page_lists_every_run(tmp_path):
     text = page.read_text()
     assert "| fig9 | `xi=8` | 1.2 | 0.1.0 | `abc` | now |" in text
     assert text.startswith("# Reproducing this book")
+
+
+def test_reproducing_page_prints_the_environment_and_the_lock_check(tmp_path):
+    import platform
+
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("# header\nnumpy==0.0.1\n")          # numpy is installed, not at 0.0.1
+    lines = book.environment_lines(lock)
+    text = "\n".join(lines)
+    assert f"Python {platform.python_version()}" in text
+    assert "| numpy | " in text and "| torch | " in text
+    assert "1 installed version(s) differ" in text and "numpy 0.0.1" in text
+    import numpy
+
+    lock.write_text(f"numpy=={numpy.__version__}\n")
+    assert "every package installed at its locked version" in "\n".join(book.environment_lines(lock))
+    assert book.lock_mismatches(lock) == []
+    rec = book.RunRecord(name="fig9", parameters={}, hash="h", seconds=1.0, version="0.1.0",
+                         commit="abc", executed_at="now", output="x")
+    page = book.write_reproducing_page([rec], tmp_path / "reproducing.md").read_text()
+    assert "## The environment of this build" in page
