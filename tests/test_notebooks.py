@@ -17,18 +17,27 @@ NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
 SMOKE = yaml.safe_load((ROOT / "tests" / "notebook_params.yml").read_text()) or {}
 
 
+def _folder_digest(folder):
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(Path(folder).rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
 @pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data") / "synth"
-    subprocess.run([sys.executable, "-m", "hdogreg.data", "synth", "--out", str(out),
-                    "--seed", "0", "--preset", "tiny"], check=True, capture_output=True)
-    return out
+def tiny_data(tiny):
+    """The shared tiny benchmark (tests/conftest.py); pages only read it."""
+    return tiny
 
 
 @pytest.fixture(scope="session")
 def executed(tmp_path_factory, tiny_data):
     """Run every notebook once into a temporary build folder; keep the failures."""
     build = tmp_path_factory.mktemp("build")
+    before = _folder_digest(tiny_data)
     runs = {}
     with book.environment({"HDOGREG_BUILD": str(build), "HDOGREG_RESULTS": None, "HDOGREG_MODELS": None}):
         for name in NOTEBOOKS:
@@ -40,7 +49,19 @@ def executed(tmp_path_factory, tiny_data):
                 runs[name] = book.run_notebook(name, params, force=True, timeout=900)
             except Exception as exc:  # reported by the test of that notebook
                 runs[name] = exc
-    return build, runs
+    return build, runs, _folder_digest(tiny_data) == before
+
+
+def test_pages_leave_their_input_data_unchanged(executed):
+    _, _, unchanged = executed
+    assert unchanged, "a page wrote into its data_dir"
+
+
+def test_data_command_writes_the_benchmark_the_api_writes(tiny, tmp_path):
+    out = tmp_path / "synth"
+    subprocess.run([sys.executable, "-m", "hdogreg.data", "synth", "--out", str(out),
+                    "--seed", "0", "--preset", "tiny"], check=True, capture_output=True)
+    assert _folder_digest(out) == _folder_digest(tiny)
 
 
 def test_every_notebook_is_in_the_toc():
@@ -72,7 +93,7 @@ def test_casestudy_pages_parameters_are_the_config_fields(name):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_executes(executed, name):
-    build, runs = executed
+    build, runs, _ = executed
     run = runs[name]
     if isinstance(run, Exception):
         pytest.fail(f"{name} failed: {str(run)[-3000:]}")
@@ -86,7 +107,7 @@ def test_notebook_executes(executed, name):
 
 
 def test_book_builds_strictly_and_offline(executed, tmp_path):
-    build, runs = executed
+    build, runs, _ = executed
     failed = [n for n, r in runs.items() if isinstance(r, Exception)]
     if failed:
         pytest.skip(f"notebooks failed: {failed}")
