@@ -230,7 +230,7 @@ def validate_operating_point(model, val_pool, normalize, *, dog_thresholds=DOG_T
     """
     import tempfile
 
-    from .evaluation.detection import detection_summary, threshold_at_fp
+    from .evaluation.detection import detection_summary, operating_point, threshold_at_fp
     from .evaluation.scoring import score_split
     from .inference import FAST_STRIDE
     from .pipeline import SegmentParams
@@ -243,12 +243,11 @@ def validate_operating_point(model, val_pool, normalize, *, dog_thresholds=DOG_T
                                  desc=f"validation pool, T_DoG {t:g}")
             summary = detection_summary(scores, n_boot=n_boot, groups="image", fp_at=target_fp)
             p_thr = float(threshold_at_fp(summary, target_fp))
-            i = int(np.searchsorted(summary.thresholds, p_thr))
+            fp_op, tpr_op = operating_point(summary, p_thr)
             row = {"dog_threshold": t, "p_thr": p_thr, "pauc": float(summary.pauc),
                    "pauc_lo": float(summary.pauc_lo), "pauc_hi": float(summary.pauc_hi),
                    "tpr_at_0.4": float(summary.tpr_at),
-                   "fp_per_cm2_at_p_thr": float(summary.fp_per_cm2[i]),
-                   "tpr_at_p_thr": float(summary.tpr[i]),
+                   "fp_per_cm2_at_p_thr": fp_op, "tpr_at_p_thr": tpr_op,
                    "fp_end": float(np.max(summary.fp_per_cm2)),
                    "n_candidates": int(sum(len(s.scores) for s in scores)),
                    "n_images": int(summary.n_images), "n_ref": int(summary.n_ref)}
