@@ -7,6 +7,9 @@ four vendor looks, doses, detector blurs and noise correlations, pixel spacings 
 0.05-0.14 mm resampled to 0.07 mm, random windows, tone curves and bit depths down to 8 bits;
 every image is standardised (``normalize="noise"``, :mod:`hdogreg.standardize`) as inference
 does. Half the patches hold no MC (vessels, ligaments, skin, noise peaks: hard negatives).
+Adam at 1e-3 is annealed along a cosine to 0 over the run's 50 x 75 steps
+(``lr_schedule="cosine"``, :func:`hdogreg.training.learning_rate`): at a constant rate the
+validation IoU of the last ten of 40 epochs still swung between 0.31 and 0.45.
 
 After training (best epoch by validation IoU per patch, :func:`hdogreg.training.train`) the
 whole pipeline is run on the validation pool at each DoG threshold of :data:`DOG_THRESHOLDS`
@@ -65,8 +68,9 @@ RECIPES = {
         "n_train": 160, "n_val": 32, "train_seed": 101, "val_seed": 202,
         "pool": {"shape": (1280, 1024), "look_p": 0.5},
         "train_count_model": "dense",
-        "config": {"epochs": 40, "steps_per_epoch": 75, "batch_size": 8, "lr": 1e-3,
-                   "negative_fraction": 0.5, "max_patches": 3000, "max_val_patches": 96,
+        "config": {"epochs": 50, "steps_per_epoch": 75, "batch_size": 8, "lr": 1e-3,
+                   "lr_schedule": "cosine", "negative_fraction": 0.5, "max_patches": 3000,
+                   "max_val_patches": 160,
                    "normalize": DEFAULT_METHOD, "seed": 0},
     },
     "smoke": {
@@ -75,7 +79,7 @@ RECIPES = {
         "train_count_model": "dense",
         "config": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 128, "stride": 96,
                    "crop": 96, "negative_fraction": 0.5, "max_patches": 32, "max_val_patches": 8,
-                   "normalize": DEFAULT_METHOD, "seed": 0},
+                   "lr_schedule": "cosine", "normalize": DEFAULT_METHOD, "seed": 0},
     },
 }
 

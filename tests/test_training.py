@@ -377,8 +377,9 @@ def test_normalize_option_is_validated_recorded_and_keeps_old_hashes(tiny_data, 
     assert TrainConfig(**TINY).normalize == "noise"      # the default
     cfg = TrainConfig(**TINY, normalize="none")
     assert cfg.to_dict()["normalize"] == "none"
-    # normalize="none" leaves the cache key of runs made before the option existed unchanged.
-    old = {k: v for k, v in cfg.to_dict().items() if k != "normalize"}
+    # normalize="none" (and lr_schedule="constant") leave the cache key of runs made before
+    # the options existed unchanged.
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("normalize", "lr_schedule")}
     text = json.dumps({"config": old, "data": ["h"]}, sort_keys=True)
     assert config_hash(cfg, "h") == hashlib.sha256(text.encode()).hexdigest()
     assert config_hash(cfg.replace(normalize="noise"), "h") != config_hash(cfg, "h")
@@ -386,3 +387,43 @@ def test_normalize_option_is_validated_recorded_and_keeps_old_hashes(tiny_data, 
                 progress=False)
     assert json.loads((tmp_path / "best.json").read_text())["normalize"] == "noise"
     assert run.settings["normalize"] == "noise"
+
+
+# --------------------------------------------------------------------------- learning-rate schedule
+
+
+def test_learning_rate_schedules():
+    from hdogreg.training import learning_rate
+
+    const = TrainConfig(**TINY)
+    assert const.lr_schedule == "constant"             # the paper's, the default
+    assert {learning_rate(const, s, 10) for s in range(10)} == {1e-3}
+    cos = const.replace(lr_schedule="cosine")
+    rates = np.array([learning_rate(cos, s, 100) for s in range(100)])
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[50] == pytest.approx(0.5e-3)
+    assert rates[-1] == pytest.approx(1e-3 * (1 + np.cos(np.pi * 0.99)) / 2) and rates[-1] < 1e-6
+    assert (np.diff(rates) < 0).all()
+    with pytest.raises(ValueError, match="step must be in"):
+        learning_rate(cos, 100, 100)
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        TrainConfig(**TINY, lr_schedule="step")
+
+
+def test_cosine_run_anneals_and_cannot_be_extended(tiny_data, tmp_path):
+    from hdogreg.training import config_hash, learning_rate
+
+    cfg = TrainConfig(**{**TINY, "lr_schedule": "cosine"})
+    run = train(cfg, *tiny_data, tmp_path, progress=False)
+    total = cfg.epochs * cfg.steps_per_epoch
+    # the rate of each epoch's last step, read back from the optimiser
+    expected = [learning_rate(cfg, (e + 1) * cfg.steps_per_epoch - 1, total) for e in range(cfg.epochs)]
+    np.testing.assert_allclose(run.history.lr, expected)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(expected[-1])
+    assert json.loads((tmp_path / "best.json").read_text())["lr_schedule"] == "cosine"
+    # under a cosine schedule every step's rate depends on the number of epochs: no extension
+    with pytest.raises(ValueError, match="other settings"):
+        train(cfg.replace(epochs=3), *tiny_data, tmp_path, progress=False)
+    # a constant-rate run differs, and keeps the cache key it had before the option existed
+    assert config_hash(cfg, "h") != config_hash(cfg.replace(lr_schedule="constant"), "h")

@@ -14,12 +14,12 @@ public names below are importable from ``hdogreg.training``; they live in
 * :mod:`~hdogreg.training.losses` -- :func:`soft_dice_loss` (Eq. 10), :func:`iou_per_patch`;
 * :mod:`~hdogreg.training.patches` -- :func:`extract_patches`, :class:`Augment`,
   :class:`PatchDataset`;
-* :mod:`~hdogreg.training.config` -- :class:`TrainConfig`, :class:`TrainResult`, the cache
-  hashes :func:`data_hash` and :func:`config_hash`;
+* :mod:`~hdogreg.training.config` -- :class:`TrainConfig`, :class:`TrainResult`,
+  :func:`learning_rate`, the cache hashes :func:`data_hash` and :func:`config_hash`;
 * :mod:`~hdogreg.training.loop` -- :func:`train`, :func:`fine_tune`, :func:`train_or_load`.
 """
 
-from .config import TrainConfig, TrainResult, config_hash, data_hash
+from .config import LR_SCHEDULES, TrainConfig, TrainResult, config_hash, data_hash, learning_rate
 from .loop import fine_tune, train, train_or_load
 from .losses import iou_per_patch, soft_dice_loss
 from .patches import Augment, PatchDataset, Patches, extract_patches
@@ -31,8 +31,10 @@ __all__ = [
     "extract_patches",
     "Augment",
     "PatchDataset",
+    "LR_SCHEDULES",
     "TrainConfig",
     "TrainResult",
+    "learning_rate",
     "data_hash",
     "config_hash",
     "train",

@@ -24,7 +24,14 @@ from ..regression import (
 )
 from ..standardize import DEFAULT_METHOD
 
-__all__ = ["TrainConfig", "TrainResult", "data_hash", "config_hash"]
+__all__ = ["LR_SCHEDULES", "TrainConfig", "TrainResult", "learning_rate", "data_hash", "config_hash"]
+
+#: Names accepted by ``TrainConfig.lr_schedule`` (:func:`learning_rate`).
+LR_SCHEDULES = ("constant", "cosine")
+
+#: Settings left out of :func:`config_hash` when they hold these values: the behaviour of runs
+#: cached before the setting existed.
+_OPTION_DEFAULTS = {"normalize": "none", "lr_schedule": "constant"}
 
 
 @dataclass
@@ -46,6 +53,10 @@ class TrainConfig:
         Proximity target (Eq. 8); the paper's best: 10, 1.
     epochs, batch_size, lr, betas, eps
         Adam and schedule (paper: 40, 8, 1e-4, (0.9, 0.999), 1e-8).
+    lr_schedule
+        ``"constant"`` (the paper's: ``lr`` throughout) or ``"cosine"``: ``lr`` decayed along
+        a half cosine to 0 over all ``epochs * steps`` optimiser steps (:func:`learning_rate`),
+        so that the last epochs take small steps and the validation score settles.
     loss_eps, loss_reduction
         Soft Dice (Eq. 10) smoothing (1) and reduction (see :func:`soft_dice_loss`).
     patch, stride, crop, negative_fraction
@@ -83,6 +94,7 @@ class TrainConfig:
     epochs: int = 16
     batch_size: int = 8
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
     loss_eps: float = 1.0
@@ -137,6 +149,8 @@ class TrainConfig:
         check_xi(self.xi)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if not 0 < self.scale[0] <= self.scale[1]:
             raise ValueError(f"scale must be an increasing pair of positive factors, got {self.scale}")
         from hdogreg.standardize import check_method
@@ -178,7 +192,8 @@ class TrainResult:
     Attributes
     ----------
     history : DataFrame
-        One row per epoch: epoch, train_loss, val_loss, val_iou, steps, seconds.
+        One row per epoch: epoch, train_loss, val_loss, val_iou, steps, seconds, lr (the rate
+        of the epoch's last step).
     best_checkpoint : Path
         ``out_dir/best.pt`` (+ ``.json``), the epoch with the highest validation IoU per patch.
     out_dir : Path
@@ -199,6 +214,41 @@ class TrainResult:
     def load(self):
         """``(model, settings)`` of the best checkpoint (:func:`load_checkpoint`)."""
         return load_checkpoint(self.best_checkpoint)
+
+
+def learning_rate(config, step, total_steps):
+    """Learning rate of optimiser step `step` (0-based) of a run of `total_steps` steps.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Its ``lr`` and ``lr_schedule``.
+    step, total_steps : int
+        ``0 <= step < total_steps``.
+
+    Returns
+    -------
+    lr : float
+        ``"constant"``: ``config.lr``. ``"cosine"``: ``config.lr * (1 + cos(pi * step /
+        total_steps)) / 2``, from ``lr`` at the first step to nearly 0 at the last (the
+        annealing of Loshchilov & Hutter without restarts).
+
+    References
+    ----------
+    .. [1] I. Loshchilov, F. Hutter, "SGDR: stochastic gradient descent with warm restarts",
+       ICLR 2017.
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(lr=1e-3, lr_schedule="cosine")
+    >>> [round(learning_rate(cfg, s, 4), 6) for s in range(4)]
+    [0.001, 0.000854, 0.0005, 0.000146]
+    """
+    if not 0 <= step < total_steps:
+        raise ValueError(f"step must be in [0, {total_steps}), got {step}")
+    if config.lr_schedule == "constant":
+        return float(config.lr)
+    return float(config.lr * 0.5 * (1.0 + np.cos(np.pi * step / total_steps)))
 
 
 # --------------------------------------------------------------------------- hashing
@@ -229,11 +279,12 @@ def data_hash(images):
 def config_hash(config, *hashes):
     """SHA-256 of a config's settings (``epochs`` included) and the given data hashes.
 
-    ``normalize="none"`` is left out, so that runs cached before the option existed keep their
-    hash.
+    ``normalize="none"`` and ``lr_schedule="constant"`` are left out, so that runs cached
+    before these options existed keep their hash.
     """
     settings = config.to_dict()
-    if settings.get("normalize") == "none":
-        del settings["normalize"]
+    for key, old in _OPTION_DEFAULTS.items():
+        if settings.get(key) == old:
+            del settings[key]
     text = json.dumps({"config": settings, "data": list(hashes)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()

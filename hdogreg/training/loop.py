@@ -24,7 +24,7 @@ from ..regression import (
     model_settings,
     save_checkpoint,
 )
-from .config import TrainResult, config_hash, data_hash
+from .config import TrainResult, config_hash, data_hash, learning_rate
 from .losses import iou_per_patch, soft_dice_loss
 from .patches import Augment, PatchDataset
 
@@ -116,7 +116,7 @@ def _validate(model, dataset, config):
     return float(np.average(losses, weights=sizes)), float(np.concatenate(ious).mean())
 
 
-_HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_iou", "steps", "seconds"]
+_HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_iou", "steps", "seconds", "lr"]
 
 
 def _history_frame(rows):
@@ -131,12 +131,17 @@ def _write_json(path, obj):
 def _same_run(a, b):
     """Return True if the settings differ at most in ``epochs`` (which a resumed run may extend).
 
-    A run written before ``normalize`` existed counts as ``normalize="none"``. The starting
+    Under ``lr_schedule="cosine"`` the rate of every step depends on ``epochs``, so there the
+    epochs must match too. A run written before ``normalize`` (``lr_schedule``) existed counts
+    as ``normalize="none"`` (``"constant"``). The starting
     checkpoint of a fine-tuning run is compared by its settings and data hashes, not by
     ``init_checkpoint`` (its folder and file name; once an absolute path).
     """
-    strip = lambda s: {"normalize": "none",  # noqa: E731
-                       **{k: v for k, v in s.items() if k not in ("epochs", "init_checkpoint")}}
+    def strip(s):
+        s = {"normalize": "none", "lr_schedule": "constant", **s}
+        free = ("init_checkpoint",) if s["lr_schedule"] != "constant" else ("epochs", "init_checkpoint")
+        return {k: v for k, v in s.items() if k not in free}
+
     return strip(a) == strip(b)
 
 
@@ -242,6 +247,9 @@ def train(config, train_images, val_images, out_dir, *, resume=True, progress=Tr
                        leave=True)
             loss_sum, n = 0.0, 0
             for x, y in _batches(train_ds, config.batch_size, steps, gen):
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(config, min(epoch * total + n, config.epochs * total - 1),
+                                                config.epochs * total)
                 optimizer.zero_grad(set_to_none=True)
                 loss = soft_dice_loss(model(x), y, config.loss_eps, reduction=config.loss_reduction)
                 loss.backward()
@@ -256,7 +264,7 @@ def train(config, train_images, val_images, out_dir, *, resume=True, progress=Tr
             bar.set_postfix(loss=f"{loss_sum / n:.4f}", val_iou=f"{val_iou:.4f}")
             bar.close()
             row = dict(epoch=epoch + 1, train_loss=loss_sum / n, val_loss=val_loss, val_iou=val_iou, steps=n,
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - t0, lr=optimizer.param_groups[0]["lr"])
             history.append(row)
             score = val_iou if np.isfinite(val_iou) else -row["train_loss"]  # no validation: lowest loss
             if score > best_iou or not best_pt.is_file():
