@@ -10,7 +10,9 @@ Scores the test split of a generated benchmark under every condition of
   ``build/models``; trained on first use, a few minutes), its ``p_thr`` chosen at 0.4 FP/cm^2
   on the validation split,
 
-and optionally the comparison methods (``--methods``). Run from the repository root::
+and optionally the comparison methods and the unlearned reference ranking ``local_contrast``
+(DoG blobs ranked by local contrast, :mod:`hdogreg.baselines.local_contrast`) (``--methods``).
+Run from the repository root::
 
     .venv/bin/python benchmarks/bench_robustness.py --data data/synth
 
@@ -30,7 +32,8 @@ import argparse
 import time
 
 LINE_NAMES = {"shipped": "robust", "book_raw": "robust_raw", "book": "robust_book",
-              "ciecholewski": "robust_ciecholewski", "wang_yang": "robust_wang_yang"}
+              "ciecholewski": "robust_ciecholewski", "wang_yang": "robust_wang_yang",
+              "local_contrast": "robust_local_contrast"}
 
 
 def main(argv=None):

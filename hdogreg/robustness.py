@@ -31,6 +31,7 @@ from .perturb import PERTURBATIONS, perturb
 from .standardize import DEFAULT_METHOD
 
 __all__ = ["SPACINGS", "Method", "fusion_method", "ciecholewski_method", "wang_yang_method",
+           "local_contrast_method",
            "threshold_on", "perturbed_images", "spacing_twins",
            "evaluate_condition", "robustness_table", "spread_summary", "curves_frame", "KINDS",
            "STUDY_METHODS", "study_conditions", "study_methods"]
@@ -50,6 +51,7 @@ STUDY_METHODS = {
     "book_raw": "ours: book model (raw scale, as published)",
     "ciecholewski": "Ciecholewski (standardised)",
     "wang_yang": "Wang & Yang (standardised)",
+    "local_contrast": "DoG + local contrast (standardised, no learning)",
 }
 
 
@@ -120,6 +122,18 @@ def wang_yang_method(model, name="Wang & Yang", threshold=None, *, val_images=No
     from .evaluation.scoring import wang_yang_split
 
     method = Method(name, lambda images: wang_yang_split(model, images, progress=False))
+    return _with_threshold(method, threshold, val_images, fp_at)
+
+
+def local_contrast_method(name="DoG + local contrast", threshold=None, *, val_images=None, fp_at=0.4,
+                          normalize=DEFAULT_METHOD):
+    """DoG blobs ranked by local contrast (:func:`hdogreg.evaluation.local_contrast_split`).
+
+    The unlearned reference ranking; threshold as in :func:`fusion_method`.
+    """
+    from .evaluation.scoring import local_contrast_split
+
+    method = Method(name, lambda images: local_contrast_split(images, normalize=normalize, progress=False))
     return _with_threshold(method, threshold, val_images, fp_at)
 
 
@@ -394,6 +408,8 @@ def study_methods(data_dir, val_images, which=tuple(STUDY_METHODS), *, budget="c
             methods.append(fusion_method(name, model, params, val_images=val_images, fp_at=fp_at))
         elif key == "ciecholewski":
             methods.append(ciecholewski_method(name))
+        elif key == "local_contrast":
+            methods.append(local_contrast_method(name, val_images=val_images, fp_at=fp_at))
         else:
             model, _ = wang_yang_model(data_dir, budget, progress=progress,
                                        **(wang_yang_overrides or {}))

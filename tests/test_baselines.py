@@ -199,3 +199,47 @@ def test_wang_yang_split_uses_the_networks_standardisation(tmp_path):
     del meta["normalize"]
     path.with_suffix(".json").write_text(json.dumps(meta))
     assert W.load_context_net(path).normalize == "none"
+
+
+# ----------------------------------------------------------------------------- local contrast
+
+
+def test_local_contrast_is_peak_minus_background_median():
+    from hdogreg.baselines.local_contrast import local_contrast
+
+    img = np.full((31, 31), 0.2)
+    img[15, 15] = 0.9
+    img[14, 15] = 0.5
+    img[:, :10] = 0.6                      # a bright band left of the centre, outside its 15x15 window
+    c = local_contrast(img, [15, 15, 0], [15, 25, 30])
+    assert c[0] == pytest.approx(0.9 - 0.2)   # the 15x15 window (cols 8..22) holds 2 columns of band
+    assert c[1] == pytest.approx(0.0)
+    assert c[2] == pytest.approx(0.0)          # corner: the window is clipped (edge pixels repeated)
+    # 2 of 15 columns at 0.6 do not move the median: a robust background
+    assert local_contrast(img, [15], [16], background_size=15)[0] == pytest.approx(0.9 - 0.2)
+    with pytest.raises(ValueError, match="odd positive"):
+        local_contrast(img, [1], [1], peak_size=2)
+    with pytest.raises(ValueError, match="outside the image"):
+        local_contrast(img, [31], [0])
+
+
+def test_local_contrast_detect_ranks_the_brighter_dot_first():
+    from hdogreg.baselines.local_contrast import local_contrast_detect
+
+    centres = [(20, 20), (20, 60), (60, 40)]
+    img = _dots((80, 80), centres[:1], amplitude=0.08, noise=0.001)
+    img += _dots((80, 80), centres[1:2], amplitude=0.03, background=0.0)
+    img += _dots((80, 80), centres[2:], amplitude=0.015, background=0.0)
+    labels, scores = local_contrast_detect(img, dog_threshold=0.002)
+    assert scores.size == labels.max() >= 3
+    at = [int(labels[r, c]) for r, c in centres]
+    assert all(at) and scores[at[0] - 1] > scores[at[1] - 1] > scores[at[2] - 1]
+    assert np.argmax(scores) == at[0] - 1
+    # the ranking is linear in the intensity scale: the same order on 4 * image
+    labels4, scores4 = local_contrast_detect(4 * img, dog_threshold=0.008)
+    np.testing.assert_array_equal(labels4, labels)
+    np.testing.assert_allclose(scores4, 4 * scores, rtol=1e-5)
+    mask = np.zeros(img.shape, bool)
+    mask[:40] = True
+    labels_m, _ = local_contrast_detect(img, breast_mask=mask, dog_threshold=0.002)
+    assert labels_m[60, 40] == 0 and labels_m[20, 20] > 0

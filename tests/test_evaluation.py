@@ -348,3 +348,14 @@ def test_image_summary_counts_one_image_against_its_annotations():
     assert s["iou_per_object"] == pytest.approx(1.0)    # the only reference object > 1 px
     assert (s["p_thr"], s["o_thr"], s["file_id"]) == (0.2, 0.3, "img")
     assert 0 < s["iou_mc"] < 1 and s["iou_mc"] < s["miou_per_image"] < 1
+
+
+def test_local_contrast_split_scores_every_candidate(tiny):
+    val = ev.load_split(tiny, "val")
+    out = ev.local_contrast_split(val, progress=False)
+    assert len(out) == len(val)
+    for s, m in zip(out, val):
+        assert s.labels.shape == m.image.shape
+        assert s.scores.size == int(s.labels.max()) and np.isfinite(s.scores).all()
+    summary = ev.detection_summary(out, n_boot=2)
+    assert 0 < summary.tpr.max() <= 1          # some annotated MC is among the candidates

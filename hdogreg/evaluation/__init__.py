@@ -19,7 +19,8 @@ from ``hdogreg.evaluation``; each lives in one module:
   (cached on disk per model and image), and the fusion scores of every candidate in one pass,
   so that a threshold sweep over ``p_thr`` is only a filtering
   (:func:`hdogreg.fusion.object_scores`). The baselines give the same :class:`ImageScores`
-  (:func:`ciecholewski_split`, :func:`wang_yang_split`).
+  (:func:`ciecholewski_split`, :func:`wang_yang_split`; the unlearned reference
+  :func:`local_contrast_split`).
 * :mod:`~hdogreg.evaluation.detection` -- :func:`detection_summary` (FROC pooled over images,
   bootstrap pAUC resampling patients, TPR at 0.4 FP/cm^2), :func:`choose_operating_point`
   (validation only: the point closest to TPR = 1, FP = 0), :func:`threshold_at_fp`,
@@ -69,7 +70,14 @@ from .paper import (
     PAPER_XI,
     PAPER_XIS,
 )
-from .scoring import ImageScores, ciecholewski_split, image_summary, score_split, wang_yang_split
+from .scoring import (
+    ImageScores,
+    ciecholewski_split,
+    image_summary,
+    local_contrast_split,
+    score_split,
+    wang_yang_split,
+)
 from .segmentation import SegmentationSummary, compare_segmentation, segmentation_summary
 from .tables import froc_frame, grid_table, mean_sd_table, paper_grid_table, segmentation_frame
 
@@ -100,6 +108,7 @@ __all__ = [
     "score_split",
     "ciecholewski_split",
     "wang_yang_split",
+    "local_contrast_split",
     "image_summary",
     "DetectionSummary",
     "detection_summary",

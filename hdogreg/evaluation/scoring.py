@@ -3,7 +3,8 @@
 :func:`score_split` runs our method (HDoG candidates cached in memory per image, proximity maps
 cached on disk per model and image, the fusion scores of every candidate in one pass, so that
 a threshold sweep over ``p_thr`` is only a filtering); :func:`ciecholewski_split` and
-:func:`wang_yang_split` give the comparison methods' results in the same form.
+:func:`wang_yang_split` give the comparison methods' results in the same form, and
+:func:`local_contrast_split` that of an unlearned reference ranking.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from .._utils import atomic_path, check_image, model_digest
 from ..metrics.froc import breast_area_cm2
 from ..standardize import DEFAULT_METHOD
 
-__all__ = ["ImageScores", "score_split", "ciecholewski_split", "wang_yang_split", "image_summary"]
+__all__ = ["ImageScores", "score_split", "ciecholewski_split", "wang_yang_split", "local_contrast_split",
+           "image_summary"]
 
 
 @dataclass
@@ -197,6 +199,22 @@ def _native(m, normalize):
     return native_input(image, normalize, pixel_spacing=m.pixel_spacing)
 
 
+def _baseline_split(images, normalize, desc, detect, progress):
+    """Run ``detect(native) -> (labels, scores)`` on each image prepared by :func:`_native`."""
+    from tqdm import tqdm
+
+    out = []
+    for m in tqdm(images, desc=desc, disable=None if progress else True):
+        nat = _native(m, normalize)
+        labels, scores = detect(nat)
+        # a candidate whose disk is entirely taken by others (same centre) has no pixel left
+        scores = np.asarray(scores, float)[: int(labels.max(initial=0))]
+        out.append(ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
+                               _compact(nat.labels_to_input(labels)), scores, _compact(m.mc_labels()),
+                               breast_area_cm2(nat.breast, nat.native_spacing)))
+    return out
+
+
 def ciecholewski_split(images, *, normalize=DEFAULT_METHOD, progress=True, **kwargs):
     """Ciecholewski's segmentation of every image as :class:`ImageScores` (all scores 1).
 
@@ -206,18 +224,13 @@ def ciecholewski_split(images, *, normalize=DEFAULT_METHOD, progress=True, **kwa
     onto the image's own grid. `kwargs` go to
     :func:`hdogreg.baselines.ciecholewski.ciecholewski_segment`.
     """
-    from tqdm import tqdm
-
     from ..baselines.ciecholewski import ciecholewski_segment
 
-    out = []
-    for m in tqdm(images, desc="Ciecholewski", disable=None if progress else True):
-        nat = _native(m, normalize)
+    def detect(nat):
         labels = ciecholewski_segment(nat.image, breast_mask=nat.breast, **kwargs)
-        out.append(ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
-                               _compact(nat.labels_to_input(labels)), np.ones(int(labels.max(initial=0))),
-                               _compact(m.mc_labels()), breast_area_cm2(nat.breast, nat.native_spacing)))
-    return out
+        return labels, np.ones(int(labels.max(initial=0)))
+
+    return _baseline_split(images, normalize, "Ciecholewski", detect, progress)
 
 
 def wang_yang_split(model, images, *, normalize=None, progress=True):
@@ -227,8 +240,6 @@ def wang_yang_split(model, images, *, normalize=None, progress=True):
     was trained (``model.normalize``, ``"none"`` if not recorded); a different `normalize`
     raises ValueError.
     """
-    from tqdm import tqdm
-
     from ..baselines.wang_yang import wang_yang_detect
 
     trained = getattr(model, "normalize", "none")
@@ -237,16 +248,21 @@ def wang_yang_split(model, images, *, normalize=None, progress=True):
     elif normalize != trained:
         raise ValueError(f"the context network was trained with normalize={trained!r}, "
                          f"got normalize={normalize!r}")
-    out = []
-    for m in tqdm(images, desc="Wang & Yang", disable=None if progress else True):
-        nat = _native(m, normalize)
-        labels, scores = wang_yang_detect(model, nat.image, breast_mask=nat.breast)
-        # a candidate whose disk is entirely taken by others (same centre) has no pixel left
-        scores = np.asarray(scores, float)[: int(labels.max(initial=0))]
-        out.append(ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
-                               _compact(nat.labels_to_input(labels)), scores, _compact(m.mc_labels()),
-                               breast_area_cm2(nat.breast, nat.native_spacing)))
-    return out
+    return _baseline_split(images, normalize, "Wang & Yang",
+                           lambda nat: wang_yang_detect(model, nat.image, breast_mask=nat.breast), progress)
+
+
+def local_contrast_split(images, *, normalize=DEFAULT_METHOD, progress=True, **kwargs):
+    """DoG blobs ranked by local contrast (:mod:`hdogreg.baselines.local_contrast`) as :class:`ImageScores`.
+
+    Images are prepared as in :func:`ciecholewski_split`; `kwargs` go to
+    :func:`hdogreg.baselines.local_contrast.local_contrast_detect`.
+    """
+    from ..baselines.local_contrast import local_contrast_detect
+
+    return _baseline_split(images, normalize, "local contrast",
+                           lambda nat: local_contrast_detect(nat.image, breast_mask=nat.breast, **kwargs),
+                           progress)
 
 
 def image_summary(result, mammogram):
