@@ -192,7 +192,6 @@ def main(argv=None):
 
     from hdogreg.cohort import check_out_dir, collect_inputs, model_digest, run_cohort
     from hdogreg.data import DataError
-    from hdogreg.fusion import DEFAULT_P_THR
     from hdogreg.pipeline import SegmentParams
     from hdogreg.store import default_model_path
 
@@ -208,12 +207,6 @@ def main(argv=None):
     if args.window % 32 or args.stride > args.window:
         parser.error(f"--window must be a multiple of 32 and --stride <= --window, got "
                      f"{args.window} and {args.stride}")
-    if args.p_thr is None:   # the checkpoint's choice, made on validation data
-        p_thr = settings.get("p_thr", DEFAULT_P_THR)
-        if not (isinstance(p_thr, (int, float)) and 0 <= p_thr <= 1):
-            print(f"{PROG}: error: {model_path.with_suffix('.json')}: setting 'p_thr' must be a number "
-                  f"in [0, 1], got {p_thr!r}; pass --p-thr P", file=sys.stderr)
-            return 2
     try:
         # The checkpoint's standardisation and validated operating point (recorded by
         # training): the network must see images as it saw them in training.
@@ -222,7 +215,8 @@ def main(argv=None):
                                                window=args.window, stride=args.stride,
                                                batch_size=args.batch_size)
     except (TypeError, ValueError) as exc:   # the checkpoint's settings (the options are checked above)
-        print(f"{PROG}: error: {model_path.with_suffix('.json')}: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {model_path.with_suffix('.json')}: {exc}; the options --p-thr, "
+              "--o-thr and --dog-threshold override the checkpoint's settings", file=sys.stderr)
         return 2
     try:   # everything that can be checked before the first image
         out = check_out_dir(args.out)

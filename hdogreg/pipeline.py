@@ -132,6 +132,12 @@ class SegmentParams:
         -------
         SegmentParams
 
+        Raises
+        ------
+        ValueError
+            If a setting of the checkpoint that no override replaces is not a number
+            (``p_thr`` and ``o_thr``: in [0, 1]), naming the setting.
+
         Examples
         --------
         >>> p = SegmentParams.from_checkpoint({"normalize": "noise", "dog_threshold": 0.004,
@@ -144,8 +150,15 @@ class SegmentParams:
         settings = settings or {}
         fields = {"normalize": str(settings.get("normalize", "none"))}
         for name in cls.CHECKPOINT_FIELDS[1:]:
-            if settings.get(name) is not None:
-                fields[name] = float(settings[name])
+            value = settings.get(name)
+            if value is None or overrides.get(name) is not None:
+                continue
+            bounded = name in ("p_thr", "o_thr")   # thresholds of a map / an overlap in [0, 1]
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value)
+                    or (bounded and not 0 <= value <= 1)):
+                kind = "number in [0, 1]" if bounded else "finite number"
+                raise ValueError(f"setting {name!r} must be a {kind}, got {value!r}")
+            fields[name] = float(value)
         fields.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**fields)
 

@@ -238,7 +238,14 @@ def test_real_checkpoint_and_its_p_thr(inputs, tmp_path, capsys):
     assert cli.main(args) == 2                     # a checkpoint's p_thr outside [0, 1] is refused
     err = capsys.readouterr().err
     assert err == (f"hdogreg: error: {ckpt.with_suffix('.json')}: setting 'p_thr' must be a number in "
-                   "[0, 1], got 2.0; pass --p-thr P\n")
+                   "[0, 1], got 2.0; the options --p-thr, --o-thr and --dog-threshold override the "
+                   "checkpoint's settings\n")
+    ckpt.with_suffix(".json").write_text(json.dumps({**settings, "dog_threshold": "high"}))
+    assert cli.main(args) == 2
+    assert "setting 'dog_threshold' must be a finite number, got 'high'" in capsys.readouterr().err
+    # an option overrides a bad setting
+    ckpt.with_suffix(".json").write_text(json.dumps({**settings, "p_thr": 2.0}))
+    assert cli.main([*args, "--p-thr", "1", "--force"]) == 0
 
 
 def test_install_model_makes_the_default(inputs, tmp_path, monkeypatch):
