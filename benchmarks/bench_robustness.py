@@ -59,7 +59,7 @@ def main(argv=None):
     keys = [k.strip() for k in args.methods.split(",") if k.strip()]
     methods = rb.study_methods(args.data, val, keys, stride=args.stride)
     for key, m in zip(keys, methods):
-        print(f"{key}: {m.name}, operating point {m.threshold:.4g}")
+        print(f"{key}: {m.describe()}")
     conditions = rb.study_conditions(args.data, test)
     table, curves = rb.robustness_table(methods, conditions, n_boot=args.n_boot)
     if args.curves:

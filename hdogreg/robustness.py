@@ -67,11 +67,27 @@ class Method:
     threshold : float
         Operating point: objects with ``score >= threshold`` are detections (chosen on
         validation data; 1 for a method without scores, such as Ciecholewski's).
+    params : SegmentParams, optional
+        Our method's other settings (its DoG threshold, ``o_thr``), for :meth:`describe`.
     """
 
     name: str
     score: Callable
     threshold: float = 1.0
+    params: object = None
+
+    def describe(self):
+        """One line: the name and the operating point (with our method's DoG threshold and o_thr).
+
+        Examples
+        --------
+        >>> Method("hand", None, 0.25).describe()
+        'hand: operating point 0.25'
+        """
+        text = f"{self.name}: operating point {self.threshold:.4g}"
+        if self.params is not None:
+            text += f" (p_thr; T_DoG {self.params.dog_threshold:g}, o_thr {self.params.o_thr:g})"
+        return text
 
 
 def threshold_on(method, images, fp_at=0.4):
@@ -105,7 +121,7 @@ def fusion_method(name, model, params, threshold=None, *, val_images=None, fp_at
     from .evaluation.scoring import score_split
 
     method = Method(name, lambda images: score_split(model, images, params, cache=False,
-                                                     progress=False))
+                                                     progress=False), params=params)
     return _with_threshold(method, threshold, val_images, fp_at)
 
 

@@ -102,7 +102,7 @@ plt.show()
 study = rb.study_methods(data_dir, val, methods, budget=budget, stride=stride, progress=False,
                          train_overrides=train_settings, wang_yang_overrides=wang_yang_settings)
 for method in study:
-    print(f"{method.name}: operating point {method.threshold:.4g}")
+    print(method.describe())
 
 # %% [markdown]
 # ## Every method under every change

@@ -88,6 +88,14 @@ def test_methods_need_a_threshold_or_validation_images():
     assert m.threshold == 0.25 and isinstance(m, rb.Method)
 
 
+def test_a_fusion_method_describes_its_whole_operating_point():
+    from hdogreg.pipeline import SegmentParams
+
+    m = rb.fusion_method("ours", object(), SegmentParams(dog_threshold=0.0035, o_thr=0.3), threshold=1e-4)
+    assert m.describe() == "ours: operating point 0.0001 (p_thr; T_DoG 0.0035, o_thr 0.3)"
+    assert rb.ciecholewski_method().describe() == "Ciecholewski: operating point 1"
+
+
 def test_threshold_on_gives_the_fp_rate_asked_for_on_validation():
     s = _scores([(10, 10), (30, 30), (50, 10), (10, 50)], [0.9, 0.4, 0.8, 0.2],
                 [(10, 10), (30, 30)], area=2.0)
