@@ -114,7 +114,7 @@ if local is not None:
     examples.append(local.load(local.file_ids()[0]))
 fig, axes = plt.subplots(1, len(examples), figsize=(4.2 * len(examples), 5.2), constrained_layout=True)
 for ax, mg in zip(np.atleast_1d(axes), examples):
-    show_image(ax, mg.image, f"{mg.vendor}, {mg.view} {mg.laterality}, {int(mg.intensity_scale).bit_length()}-bit",
+    show_image(ax, mg.image, f"{mg.vendor}, {mg.view} {mg.laterality}, {mg.bits}-bit",
                mask=breast_mask(mg.image), scalebar_mm=10, pixel_spacing=mg.pixel_spacing)
     overlay_outline(ax, mg.mc_mask(), color="red", linewidth=0.6)
 plt.show()

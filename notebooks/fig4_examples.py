@@ -85,7 +85,7 @@ for i, (row, p) in enumerate(zip(axes, patches)):
         if key != "image":
             overlay_outline(ax, p[key] > 0, color="lime" if key == "reference" else "red", linewidth=0.8)
     m = images[i]
-    look = f"{int(m.intensity_scale).bit_length()}-bit " + ("INbreast-like" if m.vendor == inbreast_vendor else "local")
+    look = f"{m.bits}-bit " + ("INbreast-like" if m.vendor == inbreast_vendor else "local")
     row[0].text(-0.04, 0.5, f"{look}\n{p['file_id']}", transform=row[0].transAxes, rotation=90,
                 ha="right", va="center", fontsize=9)
 plt.show()

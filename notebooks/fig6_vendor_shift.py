@@ -56,8 +56,7 @@ params = SegmentParams(window=window, stride=stride, o_thr=o_thr)
 local_train = ev.load_split(data_dir, "train", source="local")
 local_test = ev.load_split(data_dir, "test", source="local")
 inbreast_test = ev.load_split(data_dir, "test")
-bits = {"inbreast": int(inbreast_test[0].intensity_scale).bit_length(),
-        "local": int(local_test[0].intensity_scale).bit_length()}
+bits = {"inbreast": inbreast_test[0].bits, "local": local_test[0].bits}
 look = {"inbreast": f"{bits['inbreast']}-bit look (INbreast-like)", "local": f"{bits['local']}-bit look (local)"}
 print(f"data set: {data_dir}; training budget: {budget}")
 print(f"local set: {len(local_train)} training and {len(local_test)} test images "

@@ -171,6 +171,21 @@ class Mammogram:
         """``(rows, cols)`` of the image."""
         return self.image.shape
 
+    @property
+    def bits(self):
+        """Bit depth of the stored values: ``intensity_scale = 2**bits - 1`` (None otherwise).
+
+        Examples
+        --------
+        >>> Mammogram(np.zeros((2, 2)), 0.07, "a", "p", "L", "CC", intensity_scale=16383).bits
+        14
+        >>> Mammogram(np.zeros((2, 2)), 0.07, "a", "p", "L", "CC", intensity_scale=1000.0).bits is None
+        True
+        """
+        scale = float(self.intensity_scale)
+        bits = int(round(np.log2(scale + 1))) if scale >= 1 else 0
+        return bits if bits >= 1 and 2**bits - 1 == scale else None
+
     def mc_labels(self) -> np.ndarray:
         """int32 label image, label ``i + 1`` for ``annotations[i]`` (points are 1 pixel)."""
         return annotations_to_labels(self.annotations, self.image.shape)
