@@ -36,7 +36,8 @@ from ._validation import (
     check_overlap,
 )
 
-__all__ = ["HDoGResult", "hdog_segment", "candidate_summary", "empty_blob_table", "phantom", "BLOB_COLUMNS"]
+__all__ = ["HDoGResult", "hdog_segment", "candidate_summary", "mask_within", "empty_blob_table", "phantom",
+           "BLOB_COLUMNS"]
 
 #: Columns of :attr:`HDoGResult.blobs` (x = column, y = row, INbreast convention).
 BLOB_COLUMNS = ("label", "x", "y", "sigma", "area")
@@ -255,6 +256,30 @@ def hdog_segment(image, sigma_min=1.18, sigma_max=3.1, k=1.6, dog_threshold=0.00
     })
     table = table.sort_values(["label", "y", "x", "sigma"], kind="stable").reset_index(drop=True)
     return HDoGResult(merged, labels, table)
+
+
+def mask_within(inner, outer):
+    """Return True if every pixel of `inner` is also in `outer` (e.g. one rule's objects in another's).
+
+    Parameters
+    ----------
+    inner, outer : (H, W) array_like of bool
+        Same shape.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> a = np.array([[1, 0], [0, 0]], bool); b = np.array([[1, 1], [0, 0]], bool)
+    >>> mask_within(a, b), mask_within(b, a)
+    (True, False)
+    """
+    inner, outer = np.asarray(inner, bool), np.asarray(outer, bool)
+    if inner.shape != outer.shape:
+        raise ValueError(f"masks differ in shape: {inner.shape} and {outer.shape}")
+    return bool(np.all(outer | ~inner))
 
 
 def candidate_summary(result, reference_mask=None):

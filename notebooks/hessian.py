@@ -50,7 +50,7 @@ from IPython.display import Markdown, display
 from matplotlib.colors import ListedColormap
 
 from hdogreg.book import save_results
-from hdogreg.hdog import candidate_summary, hdog_segment, phantom
+from hdogreg.hdog import candidate_summary, hdog_segment, mask_within, phantom
 from hdogreg.hessian import (
     RULES,
     constraint_from_eigenvalues,
@@ -294,7 +294,7 @@ path = save_results(pd.concat([regions.assign(table="regions"), toy_table.assign
 quarter = [h for h in h_thrs if h >= 0.25]
 paper_rows = kept[(kept["rule"] == "paper") & kept["h_thr"].isin(quarter)].drop(columns=["rule", "h_thr"])
 same = len(paper_rows) > 1 and len(paper_rows.drop_duplicates()) == 1
-subset = {h: bool(np.all(masks[("paper", h)] | ~masks[("code", h)])) for h in quarter}
+subset = {h: mask_within(masks[("code", h)], masks[("paper", h)]) for h in quarter}
 at_h = kept[kept["h_thr"] == h_thr].set_index("rule")["mask_fraction"]
 display(Markdown("\n".join([
     "* The Hessian of a DoG layer separates bright blobs (two negative eigenvalues), bright tubes "

@@ -256,3 +256,20 @@ def test_candidate_summary_counts_objects_area_and_reference_coverage():
     assert (empty["objects"], empty["median_object_area"], empty["mask_fraction"]) == (0, 0.0, 0.0)
     with pytest.raises(ValueError, match="shape"):
         candidate_summary(res, ref[:10])
+
+
+def test_mask_within_and_the_authors_rule_inside_the_printed_one():
+    from hdogreg.hdog import hdog_segment, mask_within, phantom
+
+    a = np.zeros((4, 4), bool)
+    a[1, 1] = True
+    assert mask_within(a, a | np.eye(4, dtype=bool)) and not mask_within(np.eye(4, dtype=bool), a)
+    assert mask_within(np.zeros((4, 4), bool), a)
+    with pytest.raises(ValueError, match="differ in shape"):
+        mask_within(a, a[:2])
+    # for h_thr >= 1/4 the printed Eq. 6 is tr H < 0: the authors' rule keeps a subset
+    image = phantom((96, 96), blobs=[(30, 30, 1.5, 0.1), (60, 64, 2.5, 0.06)],
+                    lines=[(10, 80, 80, 10, 1.2, 0.05)], background=0.3, texture=0.02, noise=0.004)
+    code = hdog_segment(image, h_thr=1.4, hessian_rule="code").mask
+    paper = hdog_segment(image, h_thr=1.4, hessian_rule="paper").mask
+    assert code.any() and mask_within(code, paper)
