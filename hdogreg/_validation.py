@@ -12,8 +12,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_finite", "check_scales", "check_overlap", "check_dog_threshold", "check_h_thr",
-           "check_choice", "check_xi", "check_connectivity", "border_width"]
+__all__ = ["check_finite", "check_unit_interval", "check_scales", "check_overlap", "check_dog_threshold",
+           "check_h_thr", "check_choice", "check_xi", "check_connectivity", "border_width"]
 
 
 def check_finite(name, value):
@@ -30,6 +30,20 @@ def check_finite(name, value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
+def check_unit_interval(name, value):
+    """Raise ValueError unless `value` is a real number in [0, 1].
+
+    Examples
+    --------
+    >>> check_unit_interval("o_thr", 2.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: o_thr must be a number in [0, 1], got 2.0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+
+
 def check_scales(sigma_min, sigma_max, k):
     """Check the scale range of the scale space: ``0 < sigma_min <= sigma_max``, ``k > 1``."""
     for name, value in (("sigma_min", sigma_min), ("sigma_max", sigma_max), ("k", k)):
@@ -44,8 +58,7 @@ def check_scales(sigma_min, sigma_max, k):
 
 def check_overlap(overlap):
     """Check the blob-overlap threshold O_DoG: a number in [0, 1]."""
-    if not isinstance(overlap, numbers.Real) or not 0 <= overlap <= 1:
-        raise ValueError(f"overlap must be in [0, 1], got {overlap!r}")
+    check_unit_interval("overlap", overlap)
 
 
 def check_dog_threshold(dog_threshold):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._validation import check_unit_interval
+
 __all__ = ["FusionResult", "fuse", "object_scores", "DEFAULT_P_THR"]
 
 #: Default map threshold ``p_thr``: the authors' pipeline used 10**-3.5, the edge of the proximity
@@ -48,11 +50,6 @@ class FusionResult:
     def n_objects(self):
         """Number of retained objects."""
         return len(self.scores)
-
-
-def _check_o_thr(o_thr):
-    if not np.isfinite(o_thr) or not 0 <= o_thr <= 1:
-        raise ValueError(f"o_thr must be in [0, 1], got {o_thr}")
 
 
 def _max_kept_count(n, o_thr):
@@ -112,7 +109,7 @@ def object_scores(labels, pmap, o_thr=0.3):
     >>> object_scores(lab, pm, o_thr=0.3)     # object 1: v = .9 .5 .2 .1, k = 1
     array([-inf,  0.5,  0.4])
     """
-    _check_o_thr(o_thr)
+    check_unit_interval("o_thr", o_thr)
     labels = np.asarray(labels)
     pmap = np.asarray(pmap)
     if labels.shape != pmap.shape:

@@ -27,7 +27,7 @@ from scipy import ndimage as ndi
 
 from hdogreg import spacing as _spacing
 from hdogreg._utils import check_image
-from hdogreg._validation import check_choice, check_dog_threshold
+from hdogreg._validation import check_choice, check_dog_threshold, check_finite, check_unit_interval
 from hdogreg.fusion import DEFAULT_P_THR, FusionResult, fuse
 from hdogreg.hessian import DEFAULT_RULE, RULES
 from hdogreg.inference import predict_proximity
@@ -105,8 +105,7 @@ class SegmentParams:
         check_choice("hessian_rule", self.hessian_rule, RULES)
         if self.breast_erosion < 0:
             raise ValueError(f"breast_erosion must be >= 0, got {self.breast_erosion}")
-        if not 0 <= self.o_thr <= 1:
-            raise ValueError(f"o_thr must be in [0, 1], got {self.o_thr}")
+        check_unit_interval("o_thr", self.o_thr)
         check_dog_threshold(self.dog_threshold)
         if np.isnan(self.p_thr):
             raise ValueError(f"p_thr must be a number, got {self.p_thr}")
@@ -153,11 +152,9 @@ class SegmentParams:
             value = settings.get(name)
             if value is None or overrides.get(name) is not None:
                 continue
-            bounded = name in ("p_thr", "o_thr")   # thresholds of a map / an overlap in [0, 1]
-            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value)
-                    or (bounded and not 0 <= value <= 1)):
-                kind = "number in [0, 1]" if bounded else "finite number"
-                raise ValueError(f"setting {name!r} must be a {kind}, got {value!r}")
+            # p_thr, o_thr: thresholds of a map and of an overlap fraction
+            check = check_unit_interval if name in ("p_thr", "o_thr") else check_finite
+            check(f"setting {name!r}", value)
             fields[name] = float(value)
         fields.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**fields)

@@ -33,7 +33,7 @@ from .standardize import DEFAULT_METHOD
 __all__ = ["SPACINGS", "Method", "fusion_method", "ciecholewski_method", "wang_yang_method",
            "local_contrast_method",
            "threshold_on", "perturbed_images", "spacing_twins",
-           "evaluate_condition", "robustness_table", "spread_summary", "curves_frame", "KINDS",
+           "evaluate_condition", "robustness_table", "spread_summary", "lead_over", "curves_frame", "KINDS",
            "STUDY_METHODS", "study_conditions", "study_methods"]
 
 #: Pixel spacings (mm) of the spacing conditions; 0.07 mm (the benchmark) is ``"original"``.
@@ -311,6 +311,41 @@ def spread_summary(table, kinds=None):
                         "n_conditions": g["condition"].nunique()})
     out.insert(2, "spread", out["tpr04_max"] - out["tpr04_min"])
     return out.loc[order]
+
+
+def lead_over(table, reference):
+    """Each method's TPR at 0.4 FP/cm^2 minus that of a `reference` method, per condition.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`robustness_table`.
+    reference : str
+        Name of the method to subtract (e.g. ``STUDY_METHODS["local_contrast"]``).
+
+    Returns
+    -------
+    DataFrame
+        Index ``condition`` (in the table's order), one column per other method (in the
+        table's order); positive where the method is ahead.
+
+    Raises
+    ------
+    ValueError
+        If `reference` is not a method of `table`.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"method": ["a", "ref", "a", "ref"], "condition": ["x", "x", "y", "y"],
+    ...                   "tpr04": [0.7, 0.6, 0.5, 0.6]})
+    >>> lead_over(t, "ref").round(3)["a"].tolist()
+    [0.1, -0.1]
+    """
+    if reference not in set(table["method"]):
+        raise ValueError(f"reference {reference!r} is not a method of the table")
+    tpr = table.pivot(index="condition", columns="method", values="tpr04")
+    tpr = tpr.loc[list(dict.fromkeys(table["condition"])), list(dict.fromkeys(table["method"]))]
+    return tpr.sub(tpr[reference], axis=0).drop(columns=reference)
 
 
 def curves_frame(summaries):

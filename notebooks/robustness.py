@@ -219,9 +219,7 @@ display((np.sqrt(orig["tpr04"] * (1 - orig["tpr04"]) / orig["n_ref"]))
 # %%
 reference = rb.STUDY_METHODS["local_contrast"]
 if reference in orig.index:
-    gap = (table.pivot(index="condition", columns="method", values="tpr04").loc[names]
-           .sub(table[table["method"] == reference].set_index("condition")["tpr04"], axis=0)
-           .drop(columns=reference))
+    gap = rb.lead_over(table, reference)
     display(gap.rename_axis(columns="TPR at 0.4 FP/cm² minus the reference's").round(3))
     lead = gap.loc["original"]
     print("On the original test images: " + "; ".join(

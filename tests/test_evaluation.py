@@ -221,13 +221,20 @@ def test_o_thr_sweep_rows(tiny):
     assert (out["pauc"] > 0.1).all()
 
 
-def test_ciecholewski_split_has_no_threshold(tiny):
+def _baseline_scores(tiny, split):
+    """A baseline split of the tiny benchmark's validation images, with the checks every split passes."""
     val = ev.load_split(tiny, "val")
-    out = ev.ciecholewski_split(val, progress=False)
+    out = split(val, progress=False)
     assert len(out) == len(val)
     for s, m in zip(out, val):
         assert s.labels.shape == m.image.shape
-        assert (s.scores == 1).all() and s.scores.size == int(s.labels.max())
+        assert s.scores.size == int(s.labels.max()) and np.isfinite(s.scores).all()
+    return out
+
+
+def test_ciecholewski_split_has_no_threshold(tiny):
+    out = _baseline_scores(tiny, ev.ciecholewski_split)
+    assert all((s.scores == 1).all() for s in out)
     assert 0 <= ev.segmentation_summary(out).row()["miou"] <= 1
 
 
@@ -351,11 +358,6 @@ def test_image_summary_counts_one_image_against_its_annotations():
 
 
 def test_local_contrast_split_scores_every_candidate(tiny):
-    val = ev.load_split(tiny, "val")
-    out = ev.local_contrast_split(val, progress=False)
-    assert len(out) == len(val)
-    for s, m in zip(out, val):
-        assert s.labels.shape == m.image.shape
-        assert s.scores.size == int(s.labels.max()) and np.isfinite(s.scores).all()
+    out = _baseline_scores(tiny, ev.local_contrast_split)
     summary = ev.detection_summary(out, n_boot=2)
     assert 0 < summary.tpr.max() <= 1          # some annotated MC is among the candidates

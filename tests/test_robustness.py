@@ -72,6 +72,13 @@ def test_spread_summary_and_table_on_the_tiny_benchmark(tiny):
         assert row["fp_op_max"] == pytest.approx(sub["fp_op"].max())
     only = rb.spread_summary(table, kinds=["intensity"])
     assert (only["n_conditions"] == 2).all()
+    lead = rb.lead_over(table, "Ciecholewski (raw)")
+    assert list(lead.index) == ["original", "x4", "0.14 mm"] and list(lead.columns) == ["Ciecholewski"]
+    for cond, d in lead["Ciecholewski"].items():
+        by = table[table["condition"] == cond].set_index("method")["tpr04"]
+        assert d == pytest.approx(by["Ciecholewski"] - by["Ciecholewski (raw)"])
+    with pytest.raises(ValueError, match="not a method of the table"):
+        rb.lead_over(table, "nobody")
     frame = rb.curves_frame(curves)
     assert set(frame.columns) == {"method", "condition", "threshold", "fp_per_cm2", "tpr"}
     assert np.isfinite(frame[["threshold", "fp_per_cm2"]]).all().all()
