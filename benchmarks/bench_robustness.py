@@ -16,6 +16,11 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/bench_robustness.py --data data/synth
 
+Pixel size alone (the original images and their spacing twins)::
+
+    .venv/bin/python benchmarks/bench_robustness.py --methods shipped --perturbations original \
+        --spacings 0.05 0.1 0.14
+
 Per method it prints the TPR at 0.4 FP/cm^2 and the FP/cm^2 of the operating point per
 condition, then machine-readable lines; the first is the standardised method's::
 
@@ -47,6 +52,10 @@ def main(argv=None):
     p.add_argument("--n-val", type=int, default=None, help="validation images (default: all)")
     p.add_argument("--methods", default="shipped,book_raw",
                    help=f"comma-separated keys of {list(rb.STUDY_METHODS)}")
+    p.add_argument("--perturbations", default=",".join(rb.PERTURBATIONS),
+                   help="comma-separated keys of hdogreg.perturb.PERTURBATIONS ('original' included)")
+    p.add_argument("--spacings", type=float, nargs="*", default=list(rb.SPACINGS),
+                   help="pixel spacings (mm) of the spacing twins (none: no twins)")
     p.add_argument("--stride", type=int, default=None, help="inference stride (default FAST_STRIDE)")
     p.add_argument("--n-boot", type=int, default=20)
     p.add_argument("--curves", default=None,
@@ -60,7 +69,8 @@ def main(argv=None):
     methods = rb.study_methods(args.data, val, keys, stride=args.stride)
     for key, m in zip(keys, methods):
         print(f"{key}: {m.describe()}")
-    conditions = rb.study_conditions(args.data, test)
+    perturbations = [k.strip() for k in args.perturbations.split(",") if k.strip()]
+    conditions = rb.study_conditions(args.data, test, perturbations, args.spacings)
     table, curves = rb.robustness_table(methods, conditions, n_boot=args.n_boot)
     if args.curves:
         rb.curves_frame(curves).to_csv(args.curves, index=False)

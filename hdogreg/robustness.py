@@ -6,9 +6,10 @@ Not in the paper, whose Discussion names vendor brightness and contrast as its m
 * a named perturbation of every image (:data:`hdogreg.perturb.PERTURBATIONS`: intensity
   ``x0.25`` / ``x4``, an offset, gamma 0.7 / 1.4, 12-bit quantisation, an 8-bit windowed
   export), with the annotations unchanged;
-* the same cases generated at another pixel spacing
-  (:func:`hdogreg.data.synth.benchmark.spacing_twin`: 0.05, 0.1, 0.14 mm), analysed at their own
-  spacing (the pipeline resamples them to 0.07 mm and maps the labels back).
+* the same breasts imaged by a detector of another pixel spacing
+  (:func:`hdogreg.data.synth.benchmark.spacing_twin`: 0.05, 0.1, 0.14 mm; the same MCs, the
+  detector's own blur and noise), analysed at their own spacing (the pipeline resamples them
+  to 0.07 mm and maps the labels back).
 
 A *method* scores a list of images (:class:`hdogreg.evaluation.ImageScores`) and has an
 operating point chosen beforehand on validation data. Per method and condition the study
@@ -191,7 +192,7 @@ def perturbed_images(images, name):
 
 
 def spacing_twins(data_dir, images, spacing):
-    """Regenerate the cases of `images` at `spacing` mm (:func:`~hdogreg.data.synth.benchmark.spacing_twin`).
+    """Image the breasts of `images` at `spacing` mm (:func:`~hdogreg.data.synth.benchmark.spacing_twin`).
 
     Parameters
     ----------

@@ -716,6 +716,37 @@ def test_spacing_twin_keeps_the_physical_size_and_mc_sizes(tiny):
     assert 0.4 < a14 / a07 < 2.5
 
 
+@pytest.mark.parametrize("spacing", [0.05, 0.14])
+def test_spacing_twin_is_the_same_breast_on_another_detector(tiny, spacing):
+    """Paired twins: the same MCs where they were, the same anatomy, the detector's own noise."""
+    from scipy import ndimage as ndi
+
+    from hdogreg.data.synth.benchmark import spacing_twin
+    from hdogreg.spacing import to_native
+
+    ds = InbreastDataset(tiny)
+    m = ds.load(ds.file_ids()[0])
+    orig = spacing_twin(tiny, m.file_id, 0.07)
+    twin = spacing_twin(tiny, m.file_id, spacing)
+    lab0, lab1 = np.asarray(orig.labels), np.asarray(twin.labels)
+    ids0 = set(np.unique(lab0)) - {0}
+    assert len(ids0) > 3 and set(np.unique(lab1)) - {0} == ids0      # every MC, same ids
+    f = np.array(lab1.shape) / np.array(lab0.shape)
+    c0 = np.array(ndi.center_of_mass(lab0 > 0, lab0, sorted(ids0)))
+    c1 = np.array(ndi.center_of_mass(lab1 > 0, lab1, sorted(ids0)))
+    np.testing.assert_allclose(c1, (c0 + 0.5) * f - 0.5, atol=1.0)    # within a twin pixel
+    # the same anatomy: the original seen on the twin's grid matches it at large scales
+    resampled = to_native(orig.image, 0.07, native=spacing)
+    smooth = [ndi.gaussian_filter(x, 1.0 / spacing) for x in (resampled, twin.image)]
+    inside = (smooth[0] > np.percentile(smooth[0], 40)) & (smooth[0] < 0.5)   # breast, no burn-ins
+    assert np.corrcoef(smooth[0][inside], smooth[1][inside])[0, 1] > 0.99
+    # ... but it is no resampled copy: the twin's detector drew its own noise
+    tissue = (ndi.binary_erosion(inside, iterations=int(2 / spacing))
+              & ~ndi.binary_dilation(lab1 > 0, iterations=4))
+    fine = [(x - ndi.gaussian_filter(x, 1.5))[tissue] for x in (resampled, twin.image)]
+    assert fine[1].std() > 1e-4 and abs(np.corrcoef(*fine)[0, 1]) < 0.8     # a copy: 1
+
+
 def test_spacing_twin_errors(tiny, tmp_path):
     from hdogreg.data.synth.benchmark import spacing_twin
 

@@ -121,6 +121,19 @@ def test_segmentation_summary_known_values():
     assert ev.segmentation_summary([s]).row()["iou_mc"] == pytest.approx(4 / 8)  # no threshold: all
 
 
+@pytest.mark.parametrize("spacing, found", [(0.07, True), (0.1, False), (0.05, True)])
+def test_the_localisation_rule_is_in_millimetres(spacing, found):
+    """A detection 4 px from its MC: 0.28 mm at 0.07 mm (a hit), 0.4 mm at 0.1 mm (a miss)."""
+    ref = np.zeros((30, 30), int)
+    ref[10, 10] = 1
+    lab = np.zeros((30, 30), int)
+    lab[14, 10] = 1
+    s = ev.ImageScores("f", "p", None, lab, np.array([0.9]), ref, 1.0, spacing)
+    det = ev.detection_summary([s], n_boot=1)
+    assert det.tpr_at == (1.0 if found else 0.0)
+    assert ev.ImageScores("f", "p", None, lab, np.array([0.9]), ref, 1.0).max_distance == 5.0
+
+
 def test_detection_summary_and_operating_point_on_hand_made_curve():
     # two patients, one image each; 2 reference points per image
     ref = np.zeros((20, 20), int)

@@ -127,7 +127,8 @@ def detection_summary(scores, *, n_boot=100, seed=0, groups="patient", fp_at=0.4
     if groups not in ("patient", "image"):
         raise ValueError(f"groups must be 'patient' or 'image', got {groups!r}")
     thresholds = score_thresholds(*[s.scores for s in scores], max_thresholds=max_thresholds)
-    counts = [froc_counts(s.labels, s.scores, s.ref, thresholds) for s in scores]
+    counts = [froc_counts(s.labels, s.scores, s.ref, thresholds, max_distance=s.max_distance)
+              for s in scores]
     tp = np.stack([c.tp for c in counts])
     fp = np.stack([c.fp for c in counts])
     nref = np.array([c.n_ref for c in counts], float)

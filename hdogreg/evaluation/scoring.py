@@ -41,6 +41,9 @@ class ImageScores:
     ref : (H, W) ndarray of int
         Reference objects (``Mammogram.mc_labels()``).
     breast_area_cm2 : float
+    pixel_spacing : float
+        mm per pixel of `labels` and `ref` (the image's own grid): the localisation rule is
+        applied at 0.35 mm (:func:`hdogreg.metrics.localisation_distance`), 5 px at 0.07 mm.
     """
 
     file_id: str
@@ -50,6 +53,14 @@ class ImageScores:
     scores: np.ndarray
     ref: np.ndarray
     breast_area_cm2: float
+    pixel_spacing: float = 0.07
+
+    @property
+    def max_distance(self):
+        """Centroid distance (px of this grid) of the localisation rule."""
+        from ..metrics.matching import localisation_distance
+
+        return localisation_distance(self.pixel_spacing)
 
     @property
     def n_ref(self):
@@ -156,7 +167,8 @@ def _scores_from(m, nat, labels, fmap, params, o_thr=None):
     cand = fuse(labels, fmap, -np.inf, o, fill_holes=params.fill_holes)
     return ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
                        _compact(nat.labels_to_input(cand.labels)), np.asarray(cand.scores, float),
-                       _compact(m.mc_labels()), breast_area_cm2(nat.breast, nat.native_spacing))
+                       _compact(m.mc_labels()), breast_area_cm2(nat.breast, nat.native_spacing),
+                       float(m.pixel_spacing))
 
 
 def score_split(model, images, params=None, *, cache=True, progress=True, desc="scoring"):
@@ -211,7 +223,7 @@ def _baseline_split(images, normalize, desc, detect, progress):
         scores = np.asarray(scores, float)[: int(labels.max(initial=0))]
         out.append(ImageScores(str(m.file_id), str(m.patient_id), getattr(m, "vendor", None),
                                _compact(nat.labels_to_input(labels)), scores, _compact(m.mc_labels()),
-                               breast_area_cm2(nat.breast, nat.native_spacing)))
+                               breast_area_cm2(nat.breast, nat.native_spacing), float(m.pixel_spacing)))
     return out
 
 
@@ -287,11 +299,12 @@ def image_summary(result, mammogram):
         fp_per_cm2, miou_per_image, iou_mc, iou_per_object`` (``tpr`` is 0 without reference
         MCs; ``iou_per_object`` NaN without a reference object of more than one pixel).
     """
-    from ..metrics import iou_per_image, iou_per_object, match_detections
+    from ..metrics import iou_per_image, iou_per_object, localisation_distance, match_detections
 
     reference = mammogram.mc_labels()
     n_ref = int(reference.max(initial=0))
-    matching = match_detections(result.labels, reference)
+    matching = match_detections(result.labels, reference,
+                                max_distance=localisation_distance(mammogram.pixel_spacing))
     miou, iou_mc = iou_per_image(result.mask, reference > 0)
     per_object = np.asarray(iou_per_object(result.labels, reference), float)
     area = breast_area_cm2(result.breast, mammogram.pixel_spacing)

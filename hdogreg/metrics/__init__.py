@@ -39,10 +39,20 @@ from .froc import (
     score_thresholds,
     tpr_at,
 )
-from .matching import FROCCounts, Matching, eligibility_pairs, froc_counts, match_detections
+from .matching import (
+    MAX_DISTANCE,
+    FROCCounts,
+    Matching,
+    eligibility_pairs,
+    froc_counts,
+    localisation_distance,
+    match_detections,
+)
 from .segmentation import iou_per_image, iou_per_object, wilcoxon_paired
 
 __all__ = [
+    "MAX_DISTANCE",
+    "localisation_distance",
     "iou_per_image",
     "iou_per_object",
     "eligibility_pairs",

@@ -2,7 +2,8 @@
 
 A predicted object detects a reference object when their centroids are at most 5 px apart or
 their IoU is at least 0.3 (the paper); :func:`froc_counts` counts the TPs and FPs of one image
-at every threshold of a sweep in one pass.
+at every threshold of a sweep in one pass. The 5 px are INbreast's (0.07 mm): 0.35 mm, and
+:func:`localisation_distance` gives them in the pixels of another grid.
 """
 
 from __future__ import annotations
@@ -15,7 +16,41 @@ from scipy.spatial import cKDTree
 
 from ._labels import _as_labels, _check_same_shape, _objects, _overlaps
 
-__all__ = ["eligibility_pairs", "match_detections", "froc_counts", "Matching", "FROCCounts"]
+__all__ = ["MAX_DISTANCE", "localisation_distance", "eligibility_pairs", "match_detections", "froc_counts",
+           "Matching", "FROCCounts"]
+
+#: Centroid distance of the localisation rule in pixels of the paper's 0.07 mm grid (0.35 mm).
+MAX_DISTANCE = 5.0
+
+
+def localisation_distance(pixel_spacing, native_spacing=0.07):
+    """Return the localisation rule's centroid distance (0.35 mm) in pixels of `pixel_spacing` mm.
+
+    The paper states the rule in pixels of INbreast (5 px at 0.07 mm); images on another grid
+    (e.g. a detector with 0.1 mm pixels) must be matched at the same physical distance.
+
+    Parameters
+    ----------
+    pixel_spacing : float
+        mm per pixel of the label images being matched.
+    native_spacing : float, optional
+        The grid the rule was stated on (0.07 mm).
+
+    Returns
+    -------
+    float
+        ``MAX_DISTANCE * native_spacing / pixel_spacing``; exactly :data:`MAX_DISTANCE` on the
+        native grid.
+
+    Examples
+    --------
+    >>> localisation_distance(0.07), localisation_distance(0.14), localisation_distance(0.05)
+    (5.0, 2.5, 7.000000000000001)
+    """
+    pixel_spacing = float(pixel_spacing)
+    if not np.isfinite(pixel_spacing) or pixel_spacing <= 0:
+        raise ValueError(f"pixel_spacing must be a positive number of mm, got {pixel_spacing}")
+    return MAX_DISTANCE * (float(native_spacing) / pixel_spacing)
 
 
 def eligibility_pairs(pred_labels, ref_labels, *, max_distance=5.0, min_iou=0.3):

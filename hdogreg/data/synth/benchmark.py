@@ -18,7 +18,7 @@ import pandas as pd
 from ..._utils import file_sha256, parallel_map
 from ..splits import LOCAL_PROPORTIONS, PAPER_PROPORTIONS, make_splits
 from .acquisition import VENDORS
-from .mammogram import MC_TRUTH_COLUMNS, SPACING, shape_at, synth_magnification, synth_mammogram
+from .mammogram import MC_TRUTH_COLUMNS, SPACING, synth_magnification, synth_mammogram
 from .writers import cluster_rois, write_dicom, write_inbreast_xml, write_png
 
 __all__ = ["Preset", "PRESETS", "generate", "read_manifest", "spacing_twin"]
@@ -88,13 +88,12 @@ def _birads(mcs):
     return "2"
 
 
-def _synth_inbreast(seed, case, view, file_id, shape, spacing=SPACING):
-    """Generate INbreast-like image `file_id` (Siemens look); `shape` is on the 0.07 mm grid."""
+def _synth_inbreast(seed, case, view, file_id, shape, detector_spacing=None):
+    """Generate INbreast-like image `file_id` (Siemens look), imaged at `detector_spacing` mm."""
     rng = np.random.default_rng([seed, 1, int(file_id)])
-    if spacing != SPACING:
-        shape = shape_at(shape, spacing)
     return synth_mammogram(rng, shape, view=view, laterality=case["laterality"], vendor="siemens",
-                           density=case["density"], count_model=case["count_model"], spacing=spacing)
+                           density=case["density"], count_model=case["count_model"],
+                           detector_spacing=detector_spacing)
 
 
 def _inbreast_plan(rng, seed, preset):
@@ -374,13 +373,17 @@ def read_manifest(data_dir):
 
 
 def spacing_twin(data_dir, file_id, spacing):
-    """Regenerate INbreast-like image `file_id` of a benchmark at another pixel spacing.
+    """Image the breast of benchmark image `file_id` with a detector of another pixel spacing.
 
-    The twin has the same case (density, laterality, view, vendor look, count model), seed
-    and physical size (``round(n * 0.07 / spacing)`` px per side) as the benchmark image, and is
-    generated at `spacing`: MC sizes, anatomy and the detector noise are those of a detector
-    with that pixel size. The random fields are drawn on the twin's own grid, so it is a new
-    breast of the same kind, not a resampled copy; at 0.07 mm it *is* the benchmark image.
+    A paired twin: the same breast, the same MCs (positions, sizes, amplitudes) and the same
+    acquisition settings as the benchmark image, drawn from the same seed, seen by a detector
+    whose pixels are `spacing` mm (``round(n * 0.07 / spacing)`` px per side). The noise-free
+    attenuation is integrated onto that grid and the detector adds its own blur and noise at
+    the same dose (:func:`~hdogreg.data.synth.mammogram.reimage`), so the twin is not a
+    resampled copy of the stored image: its noise is drawn on its own grid, and a coarser
+    detector loses detail that the pipeline's resampling cannot bring back. A difference
+    between twin and original is therefore the pixel size's doing, not a different breast's.
+    At 0.07 mm it *is* the benchmark image.
 
     Parameters
     ----------
@@ -413,7 +416,7 @@ def spacing_twin(data_dir, file_id, spacing):
     if not found:
         raise KeyError(f"{file_id}: not an image of the benchmark in {data_dir}")
     _, case, view, fid, shape = found[0]
-    sim = _synth_inbreast(seed, case, view, fid, shape, spacing)
+    sim = _synth_inbreast(seed, case, view, fid, shape, detector_spacing=spacing)
     image = (sim.raw / float(2**sim.bits - 1)).astype(np.float32)
     return PoolImage(image=image, labels=np.asarray(sim.labels, np.int32), pixel_spacing=spacing,
                      file_id=f"{fid}@{spacing:g}mm", patient_id=case["patient_id"], vendor="siemens",

@@ -9,7 +9,7 @@ quantisation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ from .calcifications import COUNT_MODELS, SNR_MODEL, draw_counts, place_mcs, pla
 from .texture import oriented_field, powerlaw_field
 
 __all__ = ["SPACING", "MC_TRUTH_COLUMNS", "SynthImage", "synth_mammogram", "synth_magnification",
-           "set_amplitudes"]
+           "set_amplitudes", "reimage"]
 
 SPACING = 0.07  # mm / pixel (INbreast, the paper)
 
@@ -176,7 +176,7 @@ def shape_at(shape, spacing):
 
 def synth_mammogram(rng, shape=(1000, 800), *, view="CC", laterality="L", vendor="siemens",
                     density=None, beta=None, spacing=SPACING, n_clusters=None, n_single=None,
-                    n_benign=None, burn_ins=True, count_model="inbreast"):
+                    n_benign=None, burn_ins=True, count_model="inbreast", detector_spacing=None):
     """Generate one full-field mammogram with known MCs.
 
     Parameters
@@ -192,6 +192,11 @@ def synth_mammogram(rng, shape=(1000, 800), *, view="CC", laterality="L", vendor
         Power-law exponent of the large-scale texture.
     spacing : float
         mm per pixel.
+    detector_spacing : float, optional
+        Pixel size (mm) of the detector that images the breast; default `spacing`. When it
+        differs, the breast and its MCs are drawn at `spacing` exactly as without it (the
+        same random stream: the same breast, MCs and amplitudes) and then imaged by a
+        detector with this pixel size (:func:`reimage`). Used for paired spacing twins.
     n_clusters, n_single, n_benign : int, optional
         Numbers of MC clusters, isolated MCs and large benign calcifications; by default
         drawn from the count model.
@@ -223,18 +228,83 @@ def synth_mammogram(rng, shape=(1000, 800), *, view="CC", laterality="L", vendor
     placed, labels = place_mcs(rng, plan, shape, an["mask"] & ~edge, spacing)
     stored, bg_sd = _acquire_with_mcs(an["attenuation"], placed, acq, rng, spacing, an["mask"])
     breast = an["mask"]
+    anns = [mc["annotation"] for mc in placed]
+    table = _table(placed, spacing)
+    if detector_spacing is not None and abs(detector_spacing - spacing) > 1e-9:
+        stored, labels, breast, anns, table = reimage(
+            an["attenuation"] + _render(placed, shape), labels, breast, anns, table, acq,
+            rng.spawn(1)[0], spacing, detector_spacing)
+        spacing = detector_spacing
     added = {}
     if burn_ins:
         stored, added = burn_in(stored, rng, breast, spacing, label=f"{laterality}{view}")
         breast = breast & ~added["collimation"]
     raw = quantise(stored, acq.bits)
-    anns = [mc["annotation"] for mc in placed]
     info = {"density": an["density"], "beta": an["beta"], "vendor": acq.vendor, "view": view,
             "laterality": laterality, "acquisition": acq, "bg_sd": bg_sd,
             "fine_amp": an["fine_amp"], "fine_gamma": an["fine_gamma"],
             "burn_ins": {k: bool(v.any()) for k, v in added.items()}, "counts": counts}
     return SynthImage(raw=raw, bits=acq.bits, annotations=anns, labels=labels,
-                      mcs=_table(placed, spacing), breast=breast, info=info)
+                      mcs=table, breast=breast, info=info)
+
+
+def reimage(scene, labels, breast, annotations, mcs, acq, rng, spacing, detector_spacing):
+    """Image a generated breast with a detector of another pixel size (a paired spacing twin).
+
+    The noise-free projected attenuation (breast and MCs, before the detector's blur) is
+    integrated onto the detector's grid (:func:`hdogreg.spacing.to_native`: the area mean
+    over each detector pixel when it is coarser, cubic interpolation when it is finer), then
+    the detector's own blur and noise are applied there (:func:`~.acquisition.acquire`, the
+    same :class:`~.acquisition.Acquisition` in detector pixels). The dose is the same, so the
+    quanta per pixel scale with the pixel area: at a fixed physical scale the noise is that of
+    the original detector.
+
+    Parameters
+    ----------
+    scene : (H, W) ndarray
+        Attenuation of the breast with its MCs at `spacing` (noise-free, not blurred).
+    labels : (H, W) ndarray of int
+        Annotated MC pixels (label ``i + 1`` for MC ``i``).
+    breast : (H, W) ndarray of bool
+    annotations : list of Annotation
+    mcs : pandas.DataFrame
+        Ground-truth table (:data:`MC_TRUTH_COLUMNS`) at `spacing`.
+    acq : Acquisition
+    rng : numpy.random.Generator
+        Draws the detector's noise.
+    spacing, detector_spacing : float
+        mm per pixel of the scene and of the detector.
+
+    Returns
+    -------
+    stored : (h, w) ndarray of float32
+        Not yet clipped or quantised; ``(h, w) = round((H, W) * spacing / detector_spacing)``.
+    labels, breast : (h, w) ndarray
+        On the detector's grid (:func:`hdogreg.spacing.labels_to_input`: every MC keeps a
+        pixel where it can; :func:`hdogreg.spacing.nearest_resize`).
+    annotations : list of Annotation
+        Coordinates mapped onto the detector's grid (pixel centres, edges aligned).
+    mcs : pandas.DataFrame
+        ``row``, ``col``, ``x``, ``y`` mapped, ``area_px`` counted on the new labels;
+        ``diameter_mm``, ``amplitude``, ``contrast`` and ``snr`` stay those of the original
+        acquisition (the physical MC and its conspicuity there).
+    """
+    from hdogreg.spacing import labels_to_input, nearest_resize, to_native
+
+    signal = to_native(np.asarray(scene, np.float32), spacing, native=detector_spacing)
+    shape = signal.shape
+    fr, fc = shape[0] / scene.shape[0], shape[1] / scene.shape[1]
+    detector = replace(acq, quanta=acq.quanta * (detector_spacing / spacing) ** 2)
+    stored = acquire(signal, detector, rng)
+    labels = labels_to_input(labels, shape)
+    scale = np.array([fr, fc])
+    anns = [replace(a, points=(np.asarray(a.points, float) + 0.5) * scale - 0.5) for a in annotations]
+    mcs = mcs.copy()
+    mcs["row"] = mcs["y"] = (mcs["row"] + 0.5) * fr - 0.5
+    mcs["col"] = mcs["x"] = (mcs["col"] + 0.5) * fc - 0.5
+    area = np.bincount(labels.ravel(), minlength=len(mcs) + 1)
+    mcs["area_px"] = area[mcs["mc_id"].to_numpy(int)].astype(int)
+    return stored, labels, nearest_resize(breast, shape), anns, mcs
 
 
 # ----------------------------------------------------------------------------- magnification views
