@@ -120,6 +120,24 @@ def default_rng(seed):
     return np.random.default_rng(seed)
 
 
+def torch_save(obj, path):
+    """``torch.save`` `obj` to `path` atomically, with the same bytes for the same tensors.
+
+    Saved straight to the temporary file of :func:`atomic_path`, the archive would record that
+    file's random name inside it; saved to memory first it records a fixed one, so the same
+    weights give the same file (a shipped model can be checked by its hash).
+    """
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    return Path(path)
+
+
 def save_weights(path, model, settings, *, json_default=None):
     """Save ``model.state_dict()`` to `path` and `settings` to ``path.with_suffix('.json')``.
 
@@ -128,13 +146,10 @@ def save_weights(path, model, settings, *, json_default=None):
     """
     import json
 
-    import torch
-
     path = Path(path)
     text = json.dumps(settings, indent=2, sort_keys=True, default=json_default)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    torch_save(state, path)
     with atomic_path(path.with_suffix(".json")) as tmp:
         tmp.write_text(text + "\n")
     return path

@@ -9,7 +9,9 @@ every image is standardised (``normalize="noise"``, :mod:`hdogreg.standardize`) 
 does. Half the patches hold no MC (vessels, ligaments, skin, noise peaks: hard negatives).
 Adam at 1e-3 is annealed along a cosine to 0 over the run's 50 x 75 steps
 (``lr_schedule="cosine"``, :func:`hdogreg.training.learning_rate`): at a constant rate the
-validation IoU of the last ten of 40 epochs still swung between 0.31 and 0.45.
+validation IoU of the last ten of 40 epochs still swung between 0.31 and 0.45. The kept
+epoch's BatchNorm statistics are then recomputed once on ``export_bn_batches`` training
+batches (:func:`hdogreg.training.loop.recalibrate_checkpoint`; during training, 4 per epoch).
 
 After training (best epoch by validation IoU per patch, :func:`hdogreg.training.train`) the
 whole pipeline is run on the validation pool at each DoG threshold of :data:`DOG_THRESHOLDS`
@@ -72,6 +74,7 @@ RECIPES = {
                    "lr_schedule": "cosine", "negative_fraction": 0.5, "max_patches": 3000,
                    "max_val_patches": 160,
                    "normalize": DEFAULT_METHOD, "seed": 0},
+        "export_bn_batches": 32,
     },
     "smoke": {
         "n_train": 4, "n_val": 2, "train_seed": 101, "val_seed": 202,
@@ -80,6 +83,7 @@ RECIPES = {
         "config": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 128, "stride": 96,
                    "crop": 96, "negative_fraction": 0.5, "max_patches": 32, "max_val_patches": 8,
                    "lr_schedule": "cosine", "normalize": DEFAULT_METHOD, "seed": 0},
+        "export_bn_batches": 2,
     },
 }
 
@@ -126,7 +130,9 @@ def export_fp16(checkpoint, dest, **settings):
     dest : str or Path
         Output ``.pt``.
     **settings
-        Added to the JSON.
+        Added to the JSON (after the checkpoint's own, whose renamed training settings are
+        upgraded first, :func:`hdogreg.training.config.upgrade_settings`: an operating point
+        ``p_thr`` never overwrites the training's ``val_p_thr``).
 
     Returns
     -------
@@ -134,16 +140,16 @@ def export_fp16(checkpoint, dest, **settings):
     """
     import torch
 
-    from ._utils import atomic_path
+    from ._utils import atomic_path, torch_save
+    from .training.config import upgrade_settings
 
     checkpoint, dest = Path(checkpoint), Path(dest)
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
-    meta = {**json.loads(checkpoint.with_suffix(".json").read_text()), **settings,
+    meta = {**upgrade_settings(json.loads(checkpoint.with_suffix(".json").read_text())), **settings,
             "weights_dtype": "float16"}
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(dest) as tmp:
-        torch.save(half, tmp)
+    torch_save(half, dest)
     with atomic_path(dest.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     return dest
@@ -347,7 +353,7 @@ def train_recipe(name, out, *, work=None, jobs=2, progress=True, command=None, l
     """
     from .evaluation.budgets import default_train_config
     from .paths import build_dir
-    from .training.loop import train
+    from .training.loop import recalibrate_checkpoint, train
 
     r = recipe(name, **overrides)
     out = Path(out)
@@ -365,14 +371,21 @@ def train_recipe(name, out, *, work=None, jobs=2, progress=True, command=None, l
         say(f"epoch {row.epoch:3d}  train_loss {row.train_loss:.4f}  val_loss {row.val_loss:.4f}  "
             f"val_iou {row.val_iou:.4f}  ({row.seconds:.0f} s)")
     say(f"best epoch {run.best_epoch} (val IoU per patch {run.settings['metrics']['val_iou']:.4f}); "
-        f"training {time.perf_counter() - t0:.0f} s")
-    dest = export_fp16(run.best_checkpoint, out / "default.pt", recipe=name, recipe_settings=r,
+        f"the {len(run.history)} epochs took {run.history.seconds.sum():.0f} s; this call so far "
+        f"{time.perf_counter() - t0:.0f} s (less when a finished run in {work.name} was reused)")
+    best, val_iou = run.best_checkpoint, run.settings["metrics"]["val_iou"]
+    n_bn = int(r.get("export_bn_batches", 0))
+    if n_bn:
+        best, before, val_iou = recalibrate_checkpoint(best, config, train_pool, val_pool, n_bn,
+                                                       work / f"best-bn{n_bn}.pt")
+        say(f"BatchNorm statistics of epoch {run.best_epoch} recomputed on {n_bn} training batches: "
+            f"val IoU per patch {before:.4f} -> {val_iou:.4f}")
+    dest = export_fp16(best, out / "default.pt", recipe=name, recipe_settings=r,
                        command=command, versions=_versions(),
-                       installed_from=f"{work.name}/{run.best_checkpoint.name}")
+                       installed_from=f"{work.name}/{best.name}")
     # The operating point is validated on the fp16 weights that are shipped, not on the
     # float32 checkpoint: the two maps differ slightly and so would p_thr.
-    val = _validate_export(dest, val_pool, progress=progress, log=say,
-                           val_iou_per_patch=run.settings["metrics"]["val_iou"])
+    val = _validate_export(dest, val_pool, progress=progress, log=say, val_iou_per_patch=val_iou)
     run.history.to_csv(out / "default-history.csv", index=False)
     size = dest.stat().st_size / 2**20
     say(f"wrote {dest.name} ({size:.2f} MiB), {dest.with_suffix('.json').name}; "

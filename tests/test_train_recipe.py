@@ -62,6 +62,34 @@ def test_recipe_records_the_chosen_operating_point(smoke_run):
     assert "validation pool, T_DoG" in (out / "default-train.log").read_text()
 
 
+def test_recipe_exports_the_recalibrated_weights_and_keeps_both_thresholds(smoke_run):
+    from hdogreg.training import TrainConfig
+
+    out, val = smoke_run
+    settings = json.loads((out / "default.json").read_text())
+    n = train.RECIPES["smoke"]["export_bn_batches"]
+    assert settings["installed_from"] == f"work/best-bn{n}.pt"
+    assert settings["bn_recalibration"]["batches"] == n
+    assert val["val_iou_per_patch"] == settings["bn_recalibration"]["val_iou_after"]
+    # the operating point and the training's IoU threshold no longer share a name
+    assert settings["val_p_thr"] == TrainConfig().val_p_thr != settings["p_thr"] == val["p_thr"]
+    assert "BatchNorm statistics of epoch" in (out / "default-train.log").read_text()
+
+
+def test_export_of_a_checkpoint_saved_before_the_rename_keeps_its_training_threshold(smoke_run, tmp_path):
+    import shutil
+
+    out, _ = smoke_run
+    legacy = tmp_path / "legacy.pt"
+    shutil.copy(out / "work" / "best.pt", legacy)
+    meta = json.loads((out / "work" / "best.json").read_text())
+    meta["p_thr"] = meta.pop("val_p_thr")                    # as checkpoints were saved before
+    legacy.with_suffix(".json").write_text(json.dumps(meta))
+    dest = train.export_fp16(legacy, tmp_path / "x.pt", p_thr=1e-4)
+    exported = json.loads(dest.with_suffix(".json").read_text())
+    assert (exported["p_thr"], exported["val_p_thr"]) == (1e-4, meta["p_thr"])
+
+
 def test_recalibrate_keeps_weights_and_reproduces_the_point(smoke_run):
     out, val = smoke_run
     weights = (out / "default.pt").read_bytes()

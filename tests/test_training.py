@@ -318,6 +318,45 @@ def test_resume_equals_uninterrupted_run(run_a, tiny_data, tmp_path):
         train(TrainConfig(**{**TINY, "xi": 8}), *tiny_data, tmp_path, progress=False)
 
 
+def test_a_run_saved_under_the_old_setting_name_resumes(run_a, tiny_data, tmp_path):
+    """TrainConfig.val_p_thr was saved as p_thr (the name the operating point now has alone)."""
+    first = train(TrainConfig(**{**TINY, "epochs": 1}), *tiny_data, tmp_path, progress=False)
+    assert first.settings["val_p_thr"] == TrainConfig().val_p_thr and "p_thr" not in first.settings
+    state = json.loads((tmp_path / "last.json").read_text())
+    state["settings"]["p_thr"] = state["settings"].pop("val_p_thr")
+    (tmp_path / "last.json").write_text(json.dumps(state))
+    resumed = train(TrainConfig(**TINY), *tiny_data, tmp_path, progress=False)
+    assert list(resumed.history.epoch) == [1, 2]
+    _assert_same_state(_state(run_a.out_dir / "last.pt"), _state(tmp_path / "last.pt"))
+    state["settings"]["p_thr"] = 0.5                    # but another value is another run
+    (tmp_path / "last.json").write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="other settings"):
+        train(TrainConfig(**{**TINY, "epochs": 3}), *tiny_data, tmp_path, progress=False)
+
+
+def test_recalibrate_checkpoint_changes_only_batchnorm_statistics(run_a, tiny_data, tmp_path):
+    from hdogreg.training import recalibrate_checkpoint
+
+    cfg = TrainConfig(**TINY)
+    dest, before, after = recalibrate_checkpoint(run_a.best_checkpoint, cfg, *tiny_data, 3,
+                                                 tmp_path / "bn.pt")
+    # the checkpoint as saved scores what the run recorded for it
+    assert before == pytest.approx(run_a.settings["metrics"]["val_iou"], abs=1e-9)
+    a = torch.load(run_a.best_checkpoint, weights_only=True)
+    b = torch.load(dest, weights_only=True)
+    stats = {k for k in a if k.endswith(("running_mean", "running_var"))}
+    assert stats and a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a if k not in stats and "num_batches" not in k)
+    assert any(not torch.equal(a[k], b[k]) for k in stats)
+    meta = json.loads(dest.with_suffix(".json").read_text())
+    assert meta["bn_recalibration"] == {"batches": 3, "val_iou_before": before, "val_iou_after": after}
+    assert meta["epoch"] == run_a.settings["epoch"]
+    again = recalibrate_checkpoint(run_a.best_checkpoint, cfg, *tiny_data, 3, tmp_path / "bn2.pt")
+    _assert_same_state(b, torch.load(again[0], weights_only=True))     # deterministic
+    with pytest.raises(ValueError, match="n_batches must be >= 1"):
+        recalibrate_checkpoint(run_a.best_checkpoint, cfg, *tiny_data, 0, tmp_path / "bn3.pt")
+
+
 def test_train_or_load_reuses_finished_run(tiny_data, tmp_path):
     cfg = TrainConfig(**{**TINY, "epochs": 1, "steps_per_epoch": 1})
     first = train_or_load(cfg, *tiny_data, cache_dir=tmp_path, progress=False)
@@ -378,8 +417,9 @@ def test_normalize_option_is_validated_recorded_and_keeps_old_hashes(tiny_data, 
     cfg = TrainConfig(**TINY, normalize="none")
     assert cfg.to_dict()["normalize"] == "none"
     # normalize="none" (and lr_schedule="constant") leave the cache key of runs made before
-    # the options existed unchanged.
-    old = {k: v for k, v in cfg.to_dict().items() if k not in ("normalize", "lr_schedule")}
+    # the options existed unchanged; val_p_thr is hashed under its old name p_thr.
+    old = {("p_thr" if k == "val_p_thr" else k): v for k, v in cfg.to_dict().items()
+           if k not in ("normalize", "lr_schedule")}
     text = json.dumps({"config": old, "data": ["h"]}, sort_keys=True)
     assert config_hash(cfg, "h") == hashlib.sha256(text.encode()).hexdigest()
     assert config_hash(cfg.replace(normalize="noise"), "h") != config_hash(cfg, "h")

@@ -138,3 +138,17 @@ def test_missing_file_message_tells_a_folder_from_a_missing_file(tmp_path):
     assert missing_file_message(tmp_path / "no.dcm") == f"{tmp_path / 'no.dcm'}: file not found"
     assert missing_file_message(tmp_path, "manifest") == f"{tmp_path}: is a folder, expected a manifest"
     assert missing_file_message(tmp_path, "image file") == f"{tmp_path}: is a folder, expected an image file"
+
+
+def test_torch_save_gives_the_same_bytes_for_the_same_tensors(tmp_path):
+    import torch
+
+    from hdogreg._utils import torch_save
+
+    state = {"w": torch.arange(6, dtype=torch.float16).reshape(2, 3)}
+    a, b = torch_save(state, tmp_path / "a.pt"), torch_save(state, tmp_path / "sub" / "b.pt")
+    assert a.read_bytes() == b.read_bytes()          # no temporary file name inside the archive
+    assert torch.equal(torch.load(b, weights_only=True)["w"], state["w"])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.pt", "b.pt", "sub"]
+    torch_save({"w": state["w"] + 1}, a)
+    assert a.read_bytes() != b.read_bytes()

@@ -16,11 +16,13 @@ public names below are importable from ``hdogreg.training``; they live in
   :class:`PatchDataset`;
 * :mod:`~hdogreg.training.config` -- :class:`TrainConfig`, :class:`TrainResult`,
   :func:`learning_rate`, the cache hashes :func:`data_hash` and :func:`config_hash`;
-* :mod:`~hdogreg.training.loop` -- :func:`train`, :func:`fine_tune`, :func:`train_or_load`.
+* :mod:`~hdogreg.training.loop` -- :func:`train`, :func:`fine_tune`, :func:`train_or_load`,
+  :func:`patch_datasets` (a run's patch sets) and :func:`recalibrate_checkpoint` (BatchNorm
+  statistics recomputed on many batches once training is done).
 """
 
 from .config import LR_SCHEDULES, TrainConfig, TrainResult, config_hash, data_hash, learning_rate
-from .loop import fine_tune, train, train_or_load
+from .loop import fine_tune, patch_datasets, recalibrate_checkpoint, train, train_or_load
 from .losses import iou_per_patch, soft_dice_loss
 from .patches import Augment, PatchDataset, Patches, extract_patches
 
@@ -40,4 +42,6 @@ __all__ = [
     "train",
     "fine_tune",
     "train_or_load",
+    "patch_datasets",
+    "recalibrate_checkpoint",
 ]

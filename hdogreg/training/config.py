@@ -24,7 +24,8 @@ from ..regression import (
 )
 from ..standardize import DEFAULT_METHOD
 
-__all__ = ["LR_SCHEDULES", "TrainConfig", "TrainResult", "learning_rate", "data_hash", "config_hash"]
+__all__ = ["LR_SCHEDULES", "RENAMED_SETTINGS", "TrainConfig", "TrainResult", "learning_rate", "data_hash",
+           "config_hash", "upgrade_settings"]
 
 #: Names accepted by ``TrainConfig.lr_schedule`` (:func:`learning_rate`).
 LR_SCHEDULES = ("constant", "cosine")
@@ -32,6 +33,9 @@ LR_SCHEDULES = ("constant", "cosine")
 #: Settings left out of :func:`config_hash` when they hold these values: the behaviour of runs
 #: cached before the setting existed.
 _OPTION_DEFAULTS = {"normalize": "none", "lr_schedule": "constant"}
+
+#: Settings renamed since runs were first cached: new name -> the name hashed and once saved.
+RENAMED_SETTINGS = {"val_p_thr": "p_thr"}
 
 
 @dataclass
@@ -63,8 +67,10 @@ class TrainConfig:
         Patches (paper: 512, 480, 320, 0).
     flip_p, scale, translate, contrast, brightness, gamma, photometric_p
         Augmentation (:class:`Augment`); ``augment=False`` turns it off (then no crop).
-    p_thr
-        Threshold of the validation IoU per patch (:func:`iou_per_patch`).
+    val_p_thr
+        Threshold of the validation IoU per patch (:func:`iou_per_patch`). Not the operating
+        ``p_thr`` of a validated model, which its JSON records under that name (so a checkpoint
+        holds both); cache keys hash it under its old name ``p_thr``.
     bn_recalibration_batches
         Before each validation, recompute the BatchNorm statistics as exact averages over this
         many training batches (0 = keep the running averages). Short CPU runs need it: after
@@ -111,7 +117,7 @@ class TrainConfig:
     brightness: float = 0.2
     gamma: tuple = (0.8, 1.2)
     photometric_p: float = 0.9
-    p_thr: float = DEFAULT_P_THR
+    val_p_thr: float = DEFAULT_P_THR
     bn_recalibration_batches: int = 4
     normalize: str = DEFAULT_METHOD
     seed: int = 0
@@ -276,13 +282,32 @@ def data_hash(images):
     return h.hexdigest()
 
 
+def upgrade_settings(settings):
+    """Return checkpoint `settings` with renamed training settings under their new names.
+
+    A checkpoint saved before a rename (:data:`RENAMED_SETTINGS`) holds the old name; the
+    entry is moved to the new one unless that is present already. Other keys are kept.
+
+    Examples
+    --------
+    >>> upgrade_settings({"p_thr": 0.1, "xi": 10})
+    {'xi': 10, 'val_p_thr': 0.1}
+    """
+    out = dict(settings)
+    for new, old in RENAMED_SETTINGS.items():
+        if new not in out and old in out:
+            out[new] = out.pop(old)
+    return out
+
+
 def config_hash(config, *hashes):
     """SHA-256 of a config's settings (``epochs`` included) and the given data hashes.
 
-    ``normalize="none"`` and ``lr_schedule="constant"`` are left out, so that runs cached
-    before these options existed keep their hash.
+    ``normalize="none"`` and ``lr_schedule="constant"`` are left out, and renamed settings
+    are hashed under their old names (:data:`RENAMED_SETTINGS`), so that runs cached before
+    these changes keep their hash.
     """
-    settings = config.to_dict()
+    settings = {RENAMED_SETTINGS.get(k, k): v for k, v in config.to_dict().items()}
     for key, old in _OPTION_DEFAULTS.items():
         if settings.get(key) == old:
             del settings[key]
