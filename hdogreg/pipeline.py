@@ -71,12 +71,14 @@ class SegmentParams:
         the bright skin line are dropped. 0 disables the erosion.
     fill_holes : bool
         Fill holes of the kept objects (authors' code).
-    normalize : {"none", "noise", "equalize"}
+    normalize : {"none", "noise", "equalize", "noise_psd"}
         Intensity standardisation (:func:`hdogreg.standardize.standardize`) of the image both
         branches see. ``"noise"`` (default, :data:`hdogreg.standardize.DEFAULT_METHOD`): breast
         median and fine-scale noise mapped to reference values, so that the result is
         invariant to ``a * image + b`` (``a > 0``); ``"equalize"``: the same after the
         image's noise-equalising grey-level map (also steady under tone curves);
+        ``"noise_psd"``: ``"noise"`` with the noise of an image resampled from another pixel
+        spacing corrected for the resampling (:func:`hdogreg.standardize.resampling_noise_factor`);
         the network must have been trained with the same option (``TrainConfig.normalize``;
         see :func:`check_checkpoint_normalize`). ``"none"``: the paper's raw scale, on which
         ``dog_threshold`` and ``p_thr`` are absolute numbers (Eq. 4 as published).
@@ -399,7 +401,7 @@ def native_input(image, normalize=DEFAULT_METHOD, *, breast=None, pixel_spacing=
         else:
             work_breast = standardize_breast_mask(work)
     if normalize != "none":
-        work = standardize(work, work_breast, method=normalize)
+        work = standardize(work, work_breast, method=normalize, source_spacing=pixel_spacing)
     return NativeInput(work, work_breast, float(pixel_spacing),
                        float(native_spacing), tuple(image.shape))
 

@@ -10,6 +10,13 @@ maps every image to a common scale with robust statistics measured on the image 
 * the *noise*: the robust standard deviation of the fine-scale DoG (the finest band of the
   paper's scale space, :func:`fine_scale_noise`), mapped to :data:`REFERENCE_NOISE`.
 
+``method="noise_psd"`` is ``"noise"`` for an image resampled to 0.07 mm from a detector of
+another pixel size (``source_spacing``): resampling changes the fine-scale noise of the same
+detector noise (a coarse detector has none above its Nyquist frequency), so the measured sd
+is divided by what resampling does to white noise (:func:`resampling_noise_factor`) and the
+image is mapped by its noise *power spectrum*, not by its resampled fine band. On a 0.07 mm
+image it is ``"noise"`` exactly. Opt-in: the shipped model was trained with ``"noise"``.
+
 ``method="equalize"`` first puts the image through its noise-equalising grey-level map
 (:func:`noise_curve`, :func:`equalizing_lut`; after Veldkamp & Karssemeijer 2000), so that the
 fine-scale noise is :data:`REFERENCE_NOISE` at *every* grey level whatever tone curve (gamma,
@@ -27,6 +34,8 @@ The same function is used wherever the method sees an image: :func:`hdogreg.pipe
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.integrate import cumulative_trapezoid
@@ -35,10 +44,11 @@ from ._utils import check_image, robust_sd
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "REFERENCE_LEVEL", "REFERENCE_NOISE", "NOISE_SIGMA", "NOISE_K",
            "NOISE_EROSION", "LEVEL_SIGMA", "NOISE_BINS", "check_method", "standardize",
-           "standardize_breast_mask", "fine_scale_noise", "noise_curve", "equalizing_lut"]
+           "standardize_breast_mask", "fine_scale_noise", "resampling_noise_factor", "noise_curve",
+           "equalizing_lut"]
 
 #: Names accepted by ``method`` (and by ``SegmentParams.normalize``, ``TrainConfig.normalize``).
-METHODS = ("none", "noise", "equalize")
+METHODS = ("none", "noise", "equalize", "noise_psd")
 
 #: The package's default standardisation (``SegmentParams``, ``TrainConfig``, the comparison
 #: methods, the shipped model). ``"equalize"`` keeps the number of HDoG candidates steady under
@@ -164,6 +174,57 @@ def fine_scale_noise(image, mask=None):
     return robust_sd(_fine_dog(img)[_inner_breast(mask, img.shape)])
 
 
+@functools.lru_cache(maxsize=64)
+def _resampling_noise_factor(spacing, native):
+    from .spacing import to_native
+
+    n = 1024                      # native px per side: ~0.25 % sampling error of each sd
+    rng = np.random.default_rng(20261203)
+    side = max(64, int(round(n * native / spacing)))
+    resampled = to_native(rng.standard_normal((side, side)), spacing, native)
+    # white noise of the same power spectral density (variance x pixel area) drawn at `native`
+    same_psd = rng.standard_normal(resampled.shape) * (spacing / native)
+    whole = np.ones(resampled.shape, bool)
+    return fine_scale_noise(resampled, whole) / fine_scale_noise(same_psd, whole)
+
+
+def resampling_noise_factor(spacing, native=0.07):
+    """How resampling from `spacing` to `native` mm changes the fine-scale noise of white noise.
+
+    The :func:`fine_scale_noise` of white noise drawn at `spacing` and resampled to `native`
+    (:func:`hdogreg.spacing.to_native`), over that of white noise with the same power spectral
+    density drawn at `native`: below 1 when the detector is coarser (no noise above its
+    Nyquist frequency) and, through the area mean, when it is finer. ``method="noise_psd"``
+    divides the measured noise by it. Computed once per spacing (seeded simulation).
+
+    Parameters
+    ----------
+    spacing : float
+        mm per pixel of the detector (checked, :func:`hdogreg.spacing.check_pixel_spacing`).
+    native : float, optional
+        The grid the image was resampled to.
+
+    Returns
+    -------
+    float
+        1.0 exactly when `spacing` is `native` (within 1e-6 mm).
+
+    Examples
+    --------
+    >>> resampling_noise_factor(0.07)
+    1.0
+    >>> 0.8 < resampling_noise_factor(0.14) < 0.95
+    True
+    """
+    from .spacing import check_pixel_spacing, is_native
+
+    spacing = check_pixel_spacing(spacing, name="spacing")
+    native = check_pixel_spacing(native, name="native")
+    if is_native(spacing, native):
+        return 1.0
+    return float(_resampling_noise_factor(round(spacing, 6), round(native, 6)))
+
+
 def _inner_breast(mask, shape):
     """Check `mask` (None: all of `shape`); erode it by :data:`NOISE_EROSION` px, or keep it if emptied."""
     mask = np.ones(shape, bool) if mask is None else np.asarray(mask, dtype=bool)
@@ -280,7 +341,7 @@ def equalizing_lut(levels, noise, lo, hi, *, n_points=4097, floor=0.25):
     return x, g
 
 
-def standardize(image, breast=None, *, method=DEFAULT_METHOD):
+def standardize(image, breast=None, *, method=DEFAULT_METHOD, source_spacing=None):
     """Map a mammogram to the reference intensity scale (level and fine-scale noise).
 
     Parameters
@@ -299,6 +360,11 @@ def standardize(image, breast=None, *, method=DEFAULT_METHOD):
         (:func:`noise_curve`, :func:`equalizing_lut`), ``REFERENCE_LEVEL + REFERENCE_NOISE *
         (g(image) - g(m))``: the noise is then the same at every grey level, whatever tone
         curve the image went through. ``"none"``: the image unchanged (the paper's raw scale).
+        ``"noise_psd"``: ``"noise"`` with ``s`` divided by
+        ``resampling_noise_factor(source_spacing)``.
+    source_spacing : float, optional
+        mm per pixel of the detector the image was resampled from (default: the image is at
+        0.07 mm); used by ``"noise_psd"`` only.
 
     Returns
     -------
@@ -355,6 +421,8 @@ def standardize(image, breast=None, *, method=DEFAULT_METHOD):
         s = float(np.median(noise))
     else:
         s = fine_scale_noise(img, breast)
+    if method == "noise_psd" and source_spacing is not None:
+        s = s / resampling_noise_factor(source_spacing)
     if not s > 0:
         raise ValueError(f"cannot standardise: fine-scale noise is {s:g} inside the breast "
                          f"(constant image? median {m:g})")

@@ -11,6 +11,7 @@ from hdogreg.standardize import (
     equalizing_lut,
     fine_scale_noise,
     noise_curve,
+    resampling_noise_factor,
     standardize,
     standardize_breast_mask,
 )
@@ -176,3 +177,58 @@ def test_equalizing_lut_integrates_the_inverse_noise():
     assert np.isfinite(g0).all() and np.diff(g0).max() <= 0.1 / (0.25 * 0.01) + 1e-9
     with pytest.raises(ValueError, match="median fine-scale noise"):
         equalizing_lut(levels, np.zeros(2), 0, 1)
+
+
+# ----------------------------------------------------------------------------- noise_psd
+
+
+def test_resampling_noise_factor_measures_what_resampling_does_to_white_noise():
+    from hdogreg.spacing import to_native
+
+    assert resampling_noise_factor(0.07) == 1.0
+    assert resampling_noise_factor(0.14) == resampling_noise_factor(0.14)      # seeded, cached
+    rng = np.random.default_rng(7)                  # another draw than the function's own
+    for spacing in (0.05, 0.1, 0.14):
+        coarse = rng.standard_normal((int(700 * 0.07 / spacing),) * 2)
+        up = to_native(coarse, spacing)
+        same_psd = rng.standard_normal(up.shape) * (spacing / 0.07)
+        whole = np.ones(up.shape, bool)
+        ratio = fine_scale_noise(up, whole) / fine_scale_noise(same_psd, whole)
+        assert resampling_noise_factor(spacing) == pytest.approx(ratio, rel=0.02), spacing
+    assert resampling_noise_factor(0.14) < resampling_noise_factor(0.1) < 1.0
+    with pytest.raises(ValueError, match="spacing"):
+        resampling_noise_factor(70.0)
+
+
+def test_noise_psd_is_noise_on_native_images_and_corrects_resampled_ones(sim_image, sim_reference):
+    ref, breast = sim_reference
+    np.testing.assert_array_equal(standardize(sim_image, method="noise_psd"), ref)
+    np.testing.assert_array_equal(standardize(sim_image, method="noise_psd", source_spacing=0.07), ref)
+    np.testing.assert_array_equal(standardize(sim_image, source_spacing=0.14), ref)   # "noise" ignores it
+    psd = standardize(sim_image, method="noise_psd", source_spacing=0.14)
+    f = resampling_noise_factor(0.14)
+    inside = breast & (ref > 0) & (ref < 1)        # away from the [0, 1] clip
+    np.testing.assert_allclose(psd[inside] - REFERENCE_LEVEL, f * (ref[inside] - REFERENCE_LEVEL),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_noise_psd_reaches_the_pipeline_and_the_training_patches(sim_image):
+    from hdogreg.data.synth.pool import PoolImage
+    from hdogreg.pipeline import native_input
+    from hdogreg.spacing import to_native
+    from hdogreg.training import PatchDataset
+
+    coarse = to_native(sim_image, 0.07, native=0.14)
+    a = native_input(coarse, "noise", pixel_spacing=0.14).image
+    b = native_input(coarse, "noise_psd", pixel_spacing=0.14).image
+    inside = (a > 0) & (a < 1) & (b > 0) & (b < 1) & (np.abs(a - REFERENCE_LEVEL) > 1e-3)
+    ratio = (b[inside] - REFERENCE_LEVEL) / (a[inside] - REFERENCE_LEVEL)
+    assert np.median(ratio) == pytest.approx(resampling_noise_factor(0.14), rel=1e-3)
+    labels = np.zeros(sim_image.shape, np.int32)
+    labels[100:103, 100:103] = 1
+    pool = [PoolImage(image=sim_image, labels=labels, pixel_spacing=0.07, file_id="x", patient_id="x",
+                      vendor="siemens", source_spacing=s, look=False) for s in (0.07, 0.14)]
+    first = [PatchDataset([m], 10, 1, 64, 64, normalize="noise_psd")[0][0] for m in pool]
+    plain = PatchDataset([pool[1]], 10, 1, 64, 64, normalize="noise")[0][0]
+    assert np.array_equal(first[0].numpy(), plain.numpy())          # native: the same as "noise"
+    assert not np.array_equal(first[1].numpy(), plain.numpy())      # from 0.14 mm: corrected

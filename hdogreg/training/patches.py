@@ -291,7 +291,8 @@ class PatchDataset:
         for i, m in enumerate(images):
             image = check_image(m.image, name=str(getattr(m, "file_id", f"image {i}")))
             if normalize != "none":
-                image = standardize(image, method=normalize)
+                image = standardize(image, method=normalize,
+                                    source_spacing=getattr(m, "source_spacing", None))
             mask = np.asarray(m.mc_mask(), dtype=bool)
             if mask.shape != image.shape:
                 raise ValueError(f"{getattr(m, 'file_id', i)}: mask shape {mask.shape} "
