@@ -21,7 +21,7 @@ import numbers
 import numpy as np
 
 __all__ = ["NATIVE_SPACING", "PLAUSIBLE_SPACING", "check_pixel_spacing", "is_native",
-           "native_shape", "to_native", "nearest_resize", "labels_to_input"]
+           "native_shape", "to_native", "nearest_resize", "labels_to_input", "rescale_points"]
 
 #: mm per pixel at which the method's scales are defined (INbreast, the paper).
 NATIVE_SPACING = 0.07
@@ -332,3 +332,29 @@ def labels_to_input(labels, input_shape):
         if free.size:
             flat_out[free[0]] = obj[s]
     return out
+
+
+def rescale_points(points, from_shape, to_shape):
+    """Map ``(row, col)`` positions from one grid of an image onto another (edges aligned).
+
+    The convention of the module: position ``c`` on an axis of ``n`` pixels is at
+    ``(c + 0.5) * m / n - 0.5`` on the same axis resampled to ``m`` pixels.
+
+    Parameters
+    ----------
+    points : (..., 2) array_like
+        Rows and columns (pixels, sub-pixel allowed) on the grid of `from_shape`.
+    from_shape, to_shape : (int, int)
+        The two grids' shapes.
+
+    Returns
+    -------
+    ndarray of float, the shape of `points`
+
+    Examples
+    --------
+    >>> rescale_points([[0.5, 1.5], [3.0, 0.0]], (4, 4), (2, 2)).tolist()
+    [[0.0, 0.5], [1.25, -0.25]]
+    """
+    scale = np.asarray(to_shape, float) / np.asarray(from_shape, float)
+    return (np.asarray(points, float) + 0.5) * scale - 0.5

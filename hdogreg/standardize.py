@@ -188,7 +188,7 @@ def _resampling_noise_factor(spacing, native):
     return fine_scale_noise(resampled, whole) / fine_scale_noise(same_psd, whole)
 
 
-def resampling_noise_factor(spacing, native=0.07):
+def resampling_noise_factor(spacing, native=None):
     """How resampling from `spacing` to `native` mm changes the fine-scale noise of white noise.
 
     The :func:`fine_scale_noise` of white noise drawn at `spacing` and resampled to `native`
@@ -202,7 +202,7 @@ def resampling_noise_factor(spacing, native=0.07):
     spacing : float
         mm per pixel of the detector (checked, :func:`hdogreg.spacing.check_pixel_spacing`).
     native : float, optional
-        The grid the image was resampled to.
+        The grid the image was resampled to (default :data:`hdogreg.spacing.NATIVE_SPACING`).
 
     Returns
     -------
@@ -216,10 +216,10 @@ def resampling_noise_factor(spacing, native=0.07):
     >>> 0.8 < resampling_noise_factor(0.14) < 0.95
     True
     """
-    from .spacing import check_pixel_spacing, is_native
+    from .spacing import NATIVE_SPACING, check_pixel_spacing, is_native
 
     spacing = check_pixel_spacing(spacing, name="spacing")
-    native = check_pixel_spacing(native, name="native")
+    native = check_pixel_spacing(NATIVE_SPACING if native is None else native, name="native")
     if is_native(spacing, native):
         return 1.0
     return float(_resampling_noise_factor(round(spacing, 6), round(native, 6)))

@@ -203,8 +203,7 @@ display(delta.groupby(level="method", sort=False).max()
 # * Every condition holds the same MCs as the original images, the spacing twins included
 #   (same breasts, other detectors), so a difference between conditions is the change's
 #   doing, not other breasts'. A coarser detector integrates the smallest MCs into their
-#   surroundings, and no resampling brings them back: some loss at 0.1 and 0.14 mm is the
-#   physics. The binomial standard error of each method's TPR at 0.4 FP/cm² on the original
+#   surroundings, which no resampling brings back. The binomial standard error of each method's TPR at 0.4 FP/cm² on the original
 #   images (the scale on which *other* breasts would differ; paired differences vary less),
 #   in this run:
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._utils import atomic_path, check_image, model_digest
 from ..metrics.froc import breast_area_cm2
+from ..spacing import NATIVE_SPACING
 from ..standardize import DEFAULT_METHOD
 
 __all__ = ["ImageScores", "score_split", "ciecholewski_split", "wang_yang_split", "local_contrast_split",
@@ -53,7 +54,7 @@ class ImageScores:
     scores: np.ndarray
     ref: np.ndarray
     breast_area_cm2: float
-    pixel_spacing: float = 0.07
+    pixel_spacing: float = NATIVE_SPACING
 
     @property
     def max_distance(self):

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
+from ..spacing import NATIVE_SPACING, check_pixel_spacing
 from ._labels import _as_labels, _check_same_shape, _objects, _overlaps
 
 __all__ = ["MAX_DISTANCE", "localisation_distance", "eligibility_pairs", "match_detections", "froc_counts",
@@ -23,7 +24,7 @@ __all__ = ["MAX_DISTANCE", "localisation_distance", "eligibility_pairs", "match_
 MAX_DISTANCE = 5.0
 
 
-def localisation_distance(pixel_spacing, native_spacing=0.07):
+def localisation_distance(pixel_spacing, native_spacing=NATIVE_SPACING):
     """Return the localisation rule's centroid distance (0.35 mm) in pixels of `pixel_spacing` mm.
 
     The paper states the rule in pixels of INbreast (5 px at 0.07 mm); images on another grid
@@ -32,7 +33,8 @@ def localisation_distance(pixel_spacing, native_spacing=0.07):
     Parameters
     ----------
     pixel_spacing : float
-        mm per pixel of the label images being matched.
+        mm per pixel of the label images being matched (checked,
+        :func:`hdogreg.spacing.check_pixel_spacing`).
     native_spacing : float, optional
         The grid the rule was stated on (0.07 mm).
 
@@ -47,13 +49,11 @@ def localisation_distance(pixel_spacing, native_spacing=0.07):
     >>> localisation_distance(0.07), localisation_distance(0.14), localisation_distance(0.05)
     (5.0, 2.5, 7.000000000000001)
     """
-    pixel_spacing = float(pixel_spacing)
-    if not np.isfinite(pixel_spacing) or pixel_spacing <= 0:
-        raise ValueError(f"pixel_spacing must be a positive number of mm, got {pixel_spacing}")
+    pixel_spacing = check_pixel_spacing(pixel_spacing)
     return MAX_DISTANCE * (float(native_spacing) / pixel_spacing)
 
 
-def eligibility_pairs(pred_labels, ref_labels, *, max_distance=5.0, min_iou=0.3):
+def eligibility_pairs(pred_labels, ref_labels, *, max_distance=MAX_DISTANCE, min_iou=0.3):
     """Pairs of predicted and reference objects that may be matched (the localisation rule).
 
     A predicted object and a reference object are eligible when the distance between their
@@ -117,7 +117,7 @@ class Matching(NamedTuple):
     n_fn: int  #: reference objects left unmatched
 
 
-def match_detections(pred_labels, ref_labels, *, max_distance=5.0, min_iou=0.3):
+def match_detections(pred_labels, ref_labels, *, max_distance=MAX_DISTANCE, min_iou=0.3):
     """One-to-one matching of predicted to reference objects with the paper's localisation rule.
 
     Parameters
@@ -228,7 +228,7 @@ def _incremental_matching(adj, n_ref):
     return gained
 
 
-def froc_counts(pred_labels, scores, ref_labels, thresholds, *, max_distance=5.0, min_iou=0.3):
+def froc_counts(pred_labels, scores, ref_labels, thresholds, *, max_distance=MAX_DISTANCE, min_iou=0.3):
     """TP and FP counts of one image at every score threshold, in one pass.
 
     Parameters

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from scipy.special import expit
 
+from ...spacing import is_native, labels_to_input, nearest_resize, rescale_points, to_native
 from ..realism import dog_snr, fine_scale_dog, resample_to
 from .acquisition import (
     VENDORS,
@@ -230,7 +231,7 @@ def synth_mammogram(rng, shape=(1000, 800), *, view="CC", laterality="L", vendor
     breast = an["mask"]
     anns = [mc["annotation"] for mc in placed]
     table = _table(placed, spacing)
-    if detector_spacing is not None and abs(detector_spacing - spacing) > 1e-9:
+    if detector_spacing is not None and not is_native(detector_spacing, spacing):
         stored, labels, breast, anns, table = reimage(
             an["attenuation"] + _render(placed, shape), labels, breast, anns, table, acq,
             rng.spawn(1)[0], spacing, detector_spacing)
@@ -289,19 +290,16 @@ def reimage(scene, labels, breast, annotations, mcs, acq, rng, spacing, detector
         ``diameter_mm``, ``amplitude``, ``contrast`` and ``snr`` stay those of the original
         acquisition (the physical MC and its conspicuity there).
     """
-    from hdogreg.spacing import labels_to_input, nearest_resize, to_native
-
     signal = to_native(np.asarray(scene, np.float32), spacing, native=detector_spacing)
     shape = signal.shape
-    fr, fc = shape[0] / scene.shape[0], shape[1] / scene.shape[1]
     detector = replace(acq, quanta=acq.quanta * (detector_spacing / spacing) ** 2)
     stored = acquire(signal, detector, rng)
     labels = labels_to_input(labels, shape)
-    scale = np.array([fr, fc])
-    anns = [replace(a, points=(np.asarray(a.points, float) + 0.5) * scale - 0.5) for a in annotations]
+    anns = [replace(a, points=rescale_points(a.points, scene.shape, shape)) for a in annotations]
     mcs = mcs.copy()
-    mcs["row"] = mcs["y"] = (mcs["row"] + 0.5) * fr - 0.5
-    mcs["col"] = mcs["x"] = (mcs["col"] + 0.5) * fc - 0.5
+    rc = rescale_points(mcs[["row", "col"]].to_numpy(float), scene.shape, shape)
+    mcs["row"] = mcs["y"] = rc[:, 0]
+    mcs["col"] = mcs["x"] = rc[:, 1]
     area = np.bincount(labels.ravel(), minlength=len(mcs) + 1)
     mcs["area_px"] = area[mcs["mc_id"].to_numpy(int)].astype(int)
     return stored, labels, nearest_resize(breast, shape), anns, mcs
