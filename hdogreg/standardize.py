@@ -15,7 +15,9 @@ another pixel size (``source_spacing``): resampling changes the fine-scale noise
 detector noise (a coarse detector has none above its Nyquist frequency), so the measured sd
 is divided by what resampling does to white noise (:func:`resampling_noise_factor`) and the
 image is mapped by its noise *power spectrum*, not by its resampled fine band. On a 0.07 mm
-image it is ``"noise"`` exactly. Opt-in: the shipped model was trained with ``"noise"``.
+image it is ``"noise"`` exactly. The shipped model is trained with it (its pools hold images
+of 0.05-0.14 mm); :data:`DEFAULT_METHOD` stays ``"noise"``, which the book's benchmark (all
+0.07 mm) cannot tell apart from it.
 
 ``method="equalize"`` first puts the image through its noise-equalising grey-level map
 (:func:`noise_curve`, :func:`equalizing_lut`; after Veldkamp & Karssemeijer 2000), so that the

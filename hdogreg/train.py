@@ -5,8 +5,10 @@ shipped model is meant for anyone's mammograms, so its recipe (:data:`RECIPES`) 
 domain-randomised pools (:func:`hdogreg.data.synth.pool.randomized_pool`): the generator's
 four vendor looks, doses, detector blurs and noise correlations, pixel spacings of
 0.05-0.14 mm resampled to 0.07 mm, random windows, tone curves and bit depths down to 8 bits;
-every image is standardised (``normalize="noise"``, :mod:`hdogreg.standardize`) as inference
-does. Half the patches hold no MC (vessels, ligaments, skin, noise peaks: hard negatives).
+every image is standardised as inference does (``normalize="noise_psd"``,
+:mod:`hdogreg.standardize`: the package's ``"noise"`` with the noise of an image resampled from
+another pixel size corrected for what resampling does to it; on a 0.07 mm image the two are
+identical). Half the patches hold no MC (vessels, ligaments, skin, noise peaks: hard negatives).
 Adam at 1e-3 is annealed along a cosine to 0 over the run's 50 x 75 steps
 (``lr_schedule="cosine"``, :func:`hdogreg.training.learning_rate`): at a constant rate the
 validation IoU of the last ten of 40 epochs still swung between 0.31 and 0.45. The kept
@@ -73,7 +75,7 @@ RECIPES = {
         "config": {"epochs": 50, "steps_per_epoch": 75, "batch_size": 8, "lr": 1e-3,
                    "lr_schedule": "cosine", "negative_fraction": 0.5, "max_patches": 3000,
                    "max_val_patches": 160,
-                   "normalize": DEFAULT_METHOD, "seed": 0},
+                   "normalize": "noise_psd", "seed": 0},
         "export_bn_batches": 32,
     },
     "smoke": {

@@ -17,7 +17,8 @@
 #
 # * **standardises** the image both branches see (`hdogreg.standardize`: the breast median and
 #   the fine-scale noise mapped to fixed values, `SegmentParams(normalize="noise")`, the default;
-#   `normalize="none"` is the paper's raw scale),
+#   the shipped model uses `"noise_psd"`, the same map with the noise of a resampled image
+#   corrected for the resampling; `normalize="none"` is the paper's raw scale),
 # * **resamples** any input to 0.07 mm and maps the result back (`hdogreg.spacing`), and
 # * ships a default model trained on domain-randomised pools (vendor looks, doses, spacings,
 #   windows, gamma, bit depths; `python -m hdogreg.train default`).

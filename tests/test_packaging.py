@@ -9,6 +9,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from hdogreg.book import ROOT
+from hdogreg.train import RECIPES
 
 
 def test_environment_yml_mirrors_pyproject():
@@ -100,7 +101,7 @@ def test_shipped_model_works_from_an_installed_wheel(tmp_path, make_dicom):
                          text=True)
     info = json.loads(out.stdout.strip().splitlines()[-1])
     assert info["file"].startswith(site) and info["model"].startswith(site)
-    assert info["normalize"] == "noise" and 0 < info["p_thr"] < 1
+    assert info["normalize"] == RECIPES["default"]["config"]["normalize"] and 0 < info["p_thr"] < 1
     # the console script segments a DICOM with the shipped model, no --model, no book build
     rng = np.random.default_rng(0)
     raw = np.zeros((300, 260), np.uint16)
